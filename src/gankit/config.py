@@ -1,0 +1,293 @@
+"""Typed, nested dataclass configs.
+
+A YAML file is a short diff over the defaults below; ``--set section.key=value`` overrides on top of it. An unknown
+key, a wrong type or an out-of-range value raises :class:`ConfigError` naming the key and the valid choices. The
+``model`` and ``recipe`` sections are polymorphic: their ``name`` picks a registered component, and the rest of the
+section is checked against that component's own config dataclass.
+
+Cross-field checks live in ``__post_init__``; the resolved config round-trips through :func:`to_dict` /
+:func:`from_dict`, so a run can be rebuilt from its saved ``config.yaml`` alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from .errors import ConfigError
+
+# ----------------------------------------------------------------------------------------------------------------
+# The sections
+
+
+@dataclass
+class DataConfig:
+    """Where the training data comes from and how it is shaped."""
+
+    name: str = "digits"  # a registered dataset: mnist, digits, folder, arrays, toy2d
+    root: str | None = None  # folder (mnist, folder) or file (arrays); mnist also reads $GANKIT_DATA
+    size: int | None = None  # side length to resize to; None keeps the source's own size
+    channels: int | None = None  # 1 (grey) or 3 (RGB) for image folders/arrays; None keeps the source's
+    mixture: str = "ring"  # toy2d only: which 2-D mixture
+    toy_samples: int = 100_000  # toy2d only: points drawn once (with train.seed) to form the dataset
+    download: bool = False  # mnist only: fetch missing files from the usual mirrors (needs network)
+
+    def __post_init__(self) -> None:
+        _check(self.size is None or self.size >= 4, "data.size", self.size, "an integer >= 4, or null")
+        _check(self.channels in (None, 1, 3), "data.channels", self.channels, "1, 3 or null")
+        _check(self.toy_samples >= 1, "data.toy_samples", self.toy_samples, "a positive integer")
+
+
+@dataclass
+class OptimConfig:
+    """Adam for both players; separate learning rates allow the two time-scale update rule."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        for key in ("lr_g", "lr_d"):
+            _check(getattr(self, key) > 0, f"optim.{key}", getattr(self, key), "a positive number")
+        for key in ("beta1", "beta2"):
+            _check(0 <= getattr(self, key) < 1, f"optim.{key}", getattr(self, key), "a number in [0, 1)")
+        _check(self.eps > 0, "optim.eps", self.eps, "a positive number")
+
+
+@dataclass
+class TrainConfig:
+    """When things happen: the trainer's schedule."""
+
+    steps: int = 3000  # generator steps (each with recipe.d_steps discriminator steps)
+    batch_size: int = 64
+    seed: int = 0
+    max_minutes: float | None = None  # stop cleanly (checkpoint, samples) after this wall-clock budget
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 50  # steps between metrics.jsonl rows (and the only host syncs on the hot path)
+    keep_checkpoints: int = 3  # most recent step checkpoints kept on disk
+    grid_rows: int = 5  # sample grids are grid_rows x grid_rows, from fixed noise
+    device: str = "cpu"  # cpu, cuda, cuda:N, or auto
+    progress: bool = True  # show a progress bar
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "grid_rows"):
+            _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "a positive integer")
+        _check(self.keep_checkpoints >= 1, "train.keep_checkpoints", self.keep_checkpoints, "an integer >= 1")
+        _check(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes", self.max_minutes,
+               "a positive number of minutes, or null")
+
+
+@dataclass
+class Config:
+    """The whole run. ``model`` and ``recipe`` hold the registered component's own config dataclass."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = None
+    recipe: Any = None
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            self.model = _section_class("model", DEFAULT_MODEL)()
+        if self.recipe is None:
+            self.recipe = _section_class("recipe", DEFAULT_RECIPE)()
+
+
+DEFAULT_MODEL = "mlp_gan"
+DEFAULT_RECIPE = "adversarial"
+_POLYMORPHIC = {"model": DEFAULT_MODEL, "recipe": DEFAULT_RECIPE}
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is out of range: expected {expected}")
+
+
+def _section_class(section: str, name: str) -> type:
+    """The config dataclass registered with the model or recipe called ``name``."""
+    from . import components  # noqa: F401  (fills the registries)
+    from .registry import MODELS, RECIPES
+
+    registry = MODELS if section == "model" else RECIPES
+    return registry.meta(name)["config"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Building a config from nested dicts (YAML) with strict checking
+
+
+def from_dict(raw: dict | None) -> Config:
+    """Build a :class:`Config` from a nested dict, checking every key and type."""
+    raw = dict(raw or {})
+    _reject_unknown(raw, [f.name for f in dataclasses.fields(Config)], "")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(Config):
+        section = raw.get(f.name) or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"config section {f.name!r} must be a mapping, got {type(section).__name__}")
+        if f.name in _POLYMORPHIC:
+            name = section.get("name", _POLYMORPHIC[f.name])
+            if not isinstance(name, str):
+                raise ConfigError(f"{f.name}.name must be a string, got {name!r}")
+            cls = _section_class(f.name, name)
+        else:
+            cls = typing.get_type_hints(Config)[f.name]
+        kwargs[f.name] = _build(cls, section, f.name)
+    return Config(**kwargs)
+
+
+def _build(cls: type, values: dict, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    _reject_unknown(values, names, prefix)
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _reject_unknown(values: dict, valid: list[str], prefix: str) -> None:
+    for key in values:
+        if key not in valid:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"unknown config key {where!r}; valid keys{' in ' + prefix if prefix else ''}: "
+                              f"{', '.join(valid)}")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert where lossless (int -> float, '2e-4' -> float)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}={value!r} has the wrong type: expected "
+                          f"{_type_name(tp)}")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r} is not valid; valid choices: {', '.join(map(str, choices))}")
+        return value
+    if origin in (list, tuple):
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} has the wrong type: expected a list")
+        items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    return _coerce_scalar(value, tp, key)
+
+
+def _coerce_scalar(value: Any, tp: Any, key: str) -> Any:
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads '2e-4' as a string
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # e.g. --set data.root=2024, which YAML reads as a number
+    raise ConfigError(f"{key}={value!r} has the wrong type: expected {_type_name(tp)}")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(t) for t in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# YAML files, --set overrides, and saving
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults, then the YAML file at ``path`` (if any), then ``section.key=value`` overrides."""
+    raw: dict = {}
+    if path is not None:
+        raw = read_yaml(path)
+    for item in overrides:
+        apply_override(raw, item)
+    return from_dict(raw)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping; a missing file or a parse error is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"cannot parse {path}{where}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (data, model, recipe, optim, train)")
+    return raw
+
+
+def apply_override(raw: dict, item: str) -> None:
+    """Apply one ``section.key=value`` override to the nested dict ``raw`` (value parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    dotted, text = item.split("=", 1)
+    parts = dotted.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set expects section.key=value (e.g. train.steps=100), got {item!r}")
+    section, key = parts
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw.setdefault(section, {})
+    if not isinstance(node, dict):
+        raise ConfigError(f"config section {section!r} must be a mapping")
+    node[key] = value
+
+
+def to_dict(cfg: Config) -> dict:
+    """The resolved config as plain nested dicts (with each polymorphic section's ``name`` first)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        out[f.name] = dataclasses.asdict(getattr(cfg, f.name))
+    return out
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,18 @@
+"""User-facing errors.
+
+A :class:`GankitError` means the *user* did something the library cannot work with (a missing file, a corrupt
+dataset, a bad config key). The CLI prints its message on one line and exits non-zero, without a traceback;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class GankitError(Exception):
+    """A mistake in the user's input: the message says what is wrong and how to fix it."""
+
+
+class ConfigError(GankitError):
+    """A config key, value or type that is not valid."""
+
+
+class DataError(GankitError):
+    """A dataset that is missing, corrupt or cannot be read."""
