@@ -1,0 +1,43 @@
+"""The in-memory dataset every source returns, and the cheap batch sampler the trainer draws from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class ArrayData:
+    """A dataset held as one tensor: batches are index draws, with no per-item Python on the hot path."""
+
+    x: torch.Tensor  # (N, C, H, W) float32 in [-1, 1] for images; (N, D) float32 for points (toy2d)
+    y: torch.Tensor | None = None  # (N,) int64 class labels, or None when unlabelled
+    num_classes: int = 0  # number of classes when labelled, else 0
+    name: str = ""  # the registered source that made it
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != torch.float32:
+            raise TypeError(f"ArrayData.x must be float32, got {self.x.dtype}")
+        if self.y is not None:
+            if self.y.shape != (self.x.shape[0],) or self.y.dtype != torch.int64:
+                raise ValueError(f"labels must be int64 of shape ({self.x.shape[0]},), got {self.y.dtype} "
+                                 f"{tuple(self.y.shape)}")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (C, H, W) for images, (D,) for points."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        """True for (N, C, H, W) image data."""
+        return self.x.dim() == 4
+
+    def to(self, device: torch.device | str) -> "ArrayData":
+        """A copy on ``device`` (labels too)."""
+        y = None if self.y is None else self.y.to(device)
+        return ArrayData(self.x.to(device), y, self.num_classes, self.name)
