@@ -1,0 +1,140 @@
+"""Multilayer-perceptron GANs (Goodfellow et al. 2014).
+
+``mlp_gan`` is the seed model of the classic Keras MNIST example, reproduced exactly: a generator
+100 -> 256 -> 512 -> 1024 -> prod(shape) with LeakyReLU(0.2) and batch norm after each hidden layer and a tanh output,
+and a discriminator prod(shape) -> 512 -> 256 -> 1 with LeakyReLU(0.2). Keras' batch-norm momentum 0.8 (weight of
+the old running average) is PyTorch's momentum 0.2 (weight of the new batch), and Keras' epsilon is 1e-3; Dense
+layers start from Glorot-uniform weights and zero biases, as in Keras.
+
+``mlp_toy`` is the same family with toy-sized defaults for 2-D mixtures: a linear output and no batch norm.
+
+The discriminator returns *logits* (the probability is ``sigmoid(logits)``); losses work on logits for stability.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import MODELS
+
+
+@dataclass
+class MLPGANConfig:
+    """Widths and activations of an MLP generator/discriminator pair."""
+
+    name: str = "mlp_gan"
+    latent_dim: int = 100
+    g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])
+    d_hidden: list[int] = field(default_factory=lambda: [512, 256])
+    slope: float = 0.2  # LeakyReLU negative slope
+    batch_norm: bool = True  # after each hidden layer of G
+    bn_momentum: float = 0.2  # PyTorch convention (Keras 0.8)
+    bn_eps: float = 1e-3
+    output: Literal["tanh", "linear"] = "tanh"
+    init: Literal["glorot", "torch"] = "glorot"
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ConfigError(f"model.latent_dim={self.latent_dim} is out of range: expected a positive integer")
+        for key in ("g_hidden", "d_hidden"):
+            if not getattr(self, key) or min(getattr(self, key)) < 1:
+                raise ConfigError(f"model.{key}={getattr(self, key)} is out of range: expected positive widths")
+        if not 0 < self.bn_momentum <= 1:
+            raise ConfigError(f"model.bn_momentum={self.bn_momentum} is out of range: expected (0, 1]")
+
+
+@dataclass
+class MLPToyConfig(MLPGANConfig):
+    """Toy-sized defaults for 2-D mixtures."""
+
+    name: str = "mlp_toy"
+    latent_dim: int = 2
+    g_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
+    d_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])
+    batch_norm: bool = False
+    output: Literal["tanh", "linear"] = "linear"
+    init: Literal["glorot", "torch"] = "torch"
+
+
+class MLPGenerator(nn.Module):
+    """z (B, latent_dim) -> samples (B, *shape)."""
+
+    def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.latent_dim = cfg.latent_dim
+        self.shape = shape
+        layers: list[nn.Module] = []
+        width = cfg.latent_dim
+        for hidden in cfg.g_hidden:
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(cfg.slope)]
+            if cfg.batch_norm:
+                layers.append(nn.BatchNorm1d(hidden, eps=cfg.bn_eps, momentum=cfg.bn_momentum))
+            width = hidden
+        layers.append(nn.Linear(width, math.prod(shape)))
+        if cfg.output == "tanh":
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+        _init(self, cfg.init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Map latent codes to samples."""
+        assert z.dim() == 2 and z.shape[1] == self.latent_dim, f"expected (B, {self.latent_dim}), got {z.shape}"
+        return self.net(z).view(z.shape[0], *self.shape)  # (B, *shape)
+
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n codes from the prior N(0, I)."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, labels: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n samples (images in [-1, 1] for image data) in eval mode; ``labels`` is unused (unconditional)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self(self.sample_latent(n, generator=generator))
+        finally:
+            self.train(was_training)
+
+
+class MLPDiscriminator(nn.Module):
+    """samples (B, *shape) -> logits (B,)."""
+
+    def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(shape)
+        for hidden in cfg.d_hidden:
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(cfg.slope)]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        _init(self, cfg.init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return one logit per sample."""
+        return self.net(x).squeeze(1)  # (B,)
+
+
+def _init(module: nn.Module, scheme: str) -> None:
+    if scheme != "glorot":
+        return
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
+def _build(cfg: MLPGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
+    return {"generator": MLPGenerator(cfg, shape), "discriminator": MLPDiscriminator(cfg, shape)}
+
+
+MODELS.register("mlp_gan", config=MLPGANConfig)(_build)
+MODELS.register("mlp_toy", config=MLPToyConfig)(_build)
