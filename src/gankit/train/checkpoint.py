@@ -1,0 +1,110 @@
+"""Checkpoints as tensors plus JSON: one safetensors file per checkpoint, nothing pickled.
+
+Every tensor (model weights and buffers, optimizer moments, RNG and sampler states) is stored under a dotted key;
+everything else (the resolved config, the step, optimizer hyper-parameters, the data shape) is one JSON document in
+the file's metadata. Loading never runs code from the file. A file is written to a temporary name, flushed,
+fsynced and renamed, so a crash leaves either the old checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import GankitError
+
+FORMAT = "gankit-checkpoint/1"
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    save_file(cpu, str(tmp), metadata={"format": FORMAT, "gankit": json.dumps(meta)})
+    _fsync_and_rename(tmp, path)
+    return path
+
+
+def _fsync_and_rename(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb+") as fh:
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`: (tensors, meta)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GankitError(f"cannot read checkpoint {path}: {exc}") from None
+    if header.get("format") != FORMAT:
+        raise GankitError(f"{path} is not a gankit checkpoint (format {header.get('format')!r})")
+    return tensors, json.loads(header["gankit"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Flattening module and optimizer states to dotted tensor keys + JSON
+
+
+def pack(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Prefix every key: {'w': t} -> {'prefix.w': t}."""
+    return {f"{prefix}.{k}": v for k, v in tensors.items()}
+
+
+def unpack(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`pack` for one prefix."""
+    start = prefix + "."
+    return {k[len(start):]: v for k, v in tensors.items() if k.startswith(start)}
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state as (tensors keyed 'param_index.name', JSON for hyper-parameters and non-tensors)."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for name, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"{idx}.{name}"] = value
+            else:
+                scalars[f"{idx}.{name}"] = value
+    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Restore what :func:`optimizer_state` produced."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in list(tensors.items()) + list(meta["scalars"].items()):
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def load_module_state(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Load a module's weights strictly; a mismatch is a clear error rather than a silent partial load."""
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise GankitError(f"the checkpoint's {what} does not match the model built from its config: {first}") from None
