@@ -138,3 +138,10 @@ def test_toy2d_run_writes_scatter_plots(tmp_path):
     assert img.size == (512, 512) and img.mode == "RGB"
     points = gankit.load(run_dir).sample(50, seed=0)
     assert points.shape == (50, 2)
+    gankit.save_samples(points, tmp_path / "points.png")
+    assert Image.open(tmp_path / "points.png").size == (512, 512)
+    gankit.save_samples(points, tmp_path / "points.npz")
+    import numpy as np
+
+    saved = np.load(tmp_path / "points.npz")["arr_0"]
+    assert saved.shape == (50, 2) and np.allclose(saved, points.numpy())

@@ -16,7 +16,7 @@ import torch
 
 from .config import Config, from_dict, load_config, read_yaml, apply_override
 from .errors import GankitError
-from .images import save_grid, to_uint8
+from .images import save_grid, save_scatter, to_uint8
 from .models import build_models
 from .train import Trainer, latest_checkpoint
 from .train import checkpoint as ckpt
@@ -120,12 +120,15 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
 
 
 def save_samples(samples: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """``.png``: a grid; ``.npz``: ``arr_0`` as uint8 (N, H, W, C) for images, float32 (N, D) for points."""
+    """``.png``: a grid (a scatter plot for 2-D points); ``.npz``: ``arr_0`` as uint8 (N, H, W, C) for images,
+    float32 (N, D) for points."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".png":
+        if samples.dim() == 2 and samples.shape[1] == 2:
+            return save_scatter(None, samples, path)
         if samples.dim() != 4:
-            raise GankitError("a .png grid needs image samples; save 2-D points as .npz")
+            raise GankitError(f"cannot draw samples of shape {tuple(samples.shape[1:])} as a .png; use .npz")
         return save_grid(samples, path, nrow=nrow)
     if path.suffix == ".npz":
         arr = to_uint8(samples) if samples.dim() == 4 else samples.float().cpu().numpy()

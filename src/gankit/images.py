@@ -43,12 +43,13 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, m
     return path
 
 
-def save_scatter(real: torch.Tensor, fake: torch.Tensor, path: str | Path, size: int = 512,
+def save_scatter(real: torch.Tensor | None, fake: torch.Tensor, path: str | Path, size: int = 512,
                  limit: float | None = None) -> Path:
-    """Scatter 2-D points: real in grey, generated in red, on a square canvas spanning [-limit, limit]^2."""
-    real, fake = real.detach().float().cpu(), fake.detach().float().cpu()
+    """Scatter 2-D points: real (optional) in grey, generated in red, on a canvas spanning [-limit, limit]^2."""
+    fake = fake.detach().float().cpu()
+    real = fake[:0] if real is None else real.detach().float().cpu()
     if limit is None:
-        limit = 1.2 * float(real.abs().max())
+        limit = 1.2 * float(torch.cat([real, fake]).abs().max().clamp_min(1e-6))
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)
     mid = size // 2

@@ -70,6 +70,7 @@ class Trainer:
         self.sampler = BatchSampler(data, derive_seed(seed, "data"), self.device)
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
         self.preview = self._preview_latents(data)
+        self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
         self.step = 0
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
 
@@ -77,7 +78,6 @@ class Trainer:
         """Fixed noise for the sample grids, so successive grids show the same codes."""
         n = self.cfg.train.grid_rows ** 2 if data.is_image else TOY_POINTS
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "preview"))
-        self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]
         return self.modules["generator"].sample_latent(n, generator=g)
 
     # ------------------------------------------------------------------------------------------------------------
