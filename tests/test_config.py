@@ -76,3 +76,10 @@ def test_yaml_errors_are_one_line(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listy)
+
+
+def test_renamed_keys_of_older_configs_still_load():
+    from gankit.config import from_dict
+
+    cfg = from_dict({"data": {"name": "toy2d", "toy_samples": 123}})
+    assert cfg.data.num_samples == 123

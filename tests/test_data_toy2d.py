@@ -16,7 +16,7 @@ N = 20_000
 
 
 def _load(mixture: str, split: str = "train", seed: int = 0):
-    return load_toy2d(DataConfig(name="toy2d", mixture=mixture, toy_samples=N), split, seed)
+    return load_toy2d(DataConfig(name="toy2d", mixture=mixture, num_samples=N), split, seed)
 
 
 def test_registered():

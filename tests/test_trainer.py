@@ -130,7 +130,7 @@ def test_same_seed_same_run(tmp_path, tiny_overrides):
 
 
 def test_toy2d_run_writes_scatter_plots(tmp_path):
-    run_dir = run(tmp_path, "toy", ["data.name=toy2d", "data.toy_samples=2000", "model.name=mlp_toy",
+    run_dir = run(tmp_path, "toy", ["data.name=toy2d", "data.num_samples=2000", "model.name=mlp_toy",
                                     "train.steps=10", "train.progress=false", "train.sample_every=10"])
     from PIL import Image
 

@@ -30,18 +30,19 @@ from .errors import ConfigError
 class DataConfig:
     """Where the training data comes from and how it is shaped."""
 
-    name: str = "digits"  # a registered dataset: mnist, digits, folder, arrays, toy2d
+    name: str = "digits"  # a registered dataset: mnist, digits, folder, arrays, toy2d, stacked_mnist
     root: str | None = None  # folder (mnist, folder) or file (arrays); mnist also reads $GANKIT_DATA
     size: int | None = None  # side length to resize to; None keeps the source's own size
     channels: int | None = None  # 1 (grey) or 3 (RGB) for image folders/arrays; None keeps the source's
     mixture: str = "ring"  # toy2d only: which 2-D mixture
-    toy_samples: int = 100_000  # toy2d only: points drawn once (with train.seed) to form the dataset
+    num_samples: int | None = None  # generated sources: items drawn per split (toy2d 100,000; stacked_mnist 25,600)
     download: bool = False  # mnist only: fetch missing files from the usual mirrors (needs network)
 
     def __post_init__(self) -> None:
         _check(self.size is None or self.size >= 4, "data.size", self.size, "an integer >= 4, or null")
         _check(self.channels in (None, 1, 3), "data.channels", self.channels, "1, 3 or null")
-        _check(self.toy_samples >= 1, "data.toy_samples", self.toy_samples, "a positive integer")
+        _check(self.num_samples is None or self.num_samples >= 1, "data.num_samples", self.num_samples,
+               "a positive integer, or null for the source's default")
 
 
 @dataclass
@@ -135,6 +136,7 @@ def from_dict(raw: dict | None) -> Config:
         section = raw.get(f.name) or {}
         if not isinstance(section, dict):
             raise ConfigError(f"config section {f.name!r} must be a mapping, got {type(section).__name__}")
+        section = _renamed(section, f.name)
         if f.name in _POLYMORPHIC:
             name = section.get("name", _POLYMORPHIC[f.name])
             if not isinstance(name, str):
@@ -144,6 +146,21 @@ def from_dict(raw: dict | None) -> Config:
             cls = typing.get_type_hints(Config)[f.name]
         kwargs[f.name] = _build(cls, section, f.name)
     return Config(**kwargs)
+
+
+# Keys renamed since a release, so that older configs and checkpoints still load: old -> new
+RENAMED = {"data.toy_samples": "data.num_samples"}
+
+
+def _renamed(section: dict, prefix: str) -> dict:
+    """``section`` with renamed keys given their current names (the value is kept unless both are set)."""
+    out = dict(section)
+    for old, new in RENAMED.items():
+        old_section, old_key = old.split(".")
+        if old_section == prefix and old_key in out:
+            value = out.pop(old_key)
+            out.setdefault(new.split(".")[1], value)
+    return out
 
 
 def _build(cls: type, values: dict, prefix: str) -> Any:

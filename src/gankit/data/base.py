@@ -15,6 +15,7 @@ class ArrayData:
     y: torch.Tensor | None = None  # (N,) int64 class labels, or None when unlabelled
     num_classes: int = 0  # number of classes when labelled, else 0
     name: str = ""  # the registered source that made it
+    classes: tuple[str, ...] = ()  # class names, label i -> classes[i]; empty when the source has none
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:
@@ -40,4 +41,8 @@ class ArrayData:
     def to(self, device: torch.device | str) -> "ArrayData":
         """A copy on ``device`` (labels too)."""
         y = None if self.y is None else self.y.to(device)
-        return ArrayData(self.x.to(device), y, self.num_classes, self.name)
+        return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes)
+
+    def class_names(self) -> list[str]:
+        """The class names, or "0".."K-1" when the source gives none."""
+        return list(self.classes) if self.classes else [str(i) for i in range(self.num_classes)]

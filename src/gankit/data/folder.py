@@ -45,7 +45,7 @@ def load_folder(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
     pixels = read_images(files, cfg.size, cfg.channels)  # (N, S, S, C) uint8
     x = uint8_to_unit(pixels).transpose(0, 3, 1, 2)  # (N, C, S, S)
     y = None if labels is None else np.asarray(labels, dtype=np.int64)
-    return make_array_data(x, y, "folder", num_classes=len(classes) if classes else None)
+    return make_array_data(x, y, "folder", num_classes=len(classes) if classes else None, classes=tuple(classes))
 
 
 def split_folder(root: str | None, split: str) -> Path:

@@ -78,11 +78,14 @@ def sample_mixture(name: str, n: int, generator: torch.Generator) -> tuple[torch
     return means[component] + std * noise, component
 
 
+DEFAULT_SAMPLES = 100_000  # points per split when data.num_samples is unset
+
+
 @DATASETS.register("toy2d")
 def load_toy2d(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayData:
-    """``cfg.toy_samples`` points from the 2-D mixture ``cfg.mixture``, labelled by component."""
+    """``cfg.num_samples`` points from the 2-D mixture ``cfg.mixture``, labelled by component."""
     check_split(split, "toy2d")
     means, _ = mixture_means(cfg.mixture)
     generator = torch.Generator().manual_seed(2 * seed + (split == "test"))
-    x, y = sample_mixture(cfg.mixture, cfg.toy_samples, generator)
+    x, y = sample_mixture(cfg.mixture, cfg.num_samples or DEFAULT_SAMPLES, generator)
     return ArrayData(x.float(), y.long(), len(means), "toy2d")

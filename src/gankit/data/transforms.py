@@ -78,11 +78,12 @@ def finish_images(x: np.ndarray, cfg: DataConfig) -> np.ndarray:
     return convert_channels(x, cfg.channels)
 
 
-def make_array_data(x: np.ndarray, y: np.ndarray | None, name: str, num_classes: int | None = None) -> ArrayData:
+def make_array_data(x: np.ndarray, y: np.ndarray | None, name: str, num_classes: int | None = None,
+                    classes: tuple[str, ...] = ()) -> ArrayData:
     """Wrap numpy images/points and labels as :class:`ArrayData` (float32 x, int64 y)."""
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if y is None:
         return ArrayData(xt, None, 0, name)
     yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
     k = num_classes if num_classes is not None else (int(yt.max()) + 1 if len(yt) else 0)
-    return ArrayData(xt, yt, k, name)
+    return ArrayData(xt, yt, k, name, tuple(classes))
