@@ -10,6 +10,18 @@ import pytest
 MNIST_CANDIDATES = [os.environ.get("GANKIT_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Reference features are cached under $GANKIT_CACHE: keep the tests' cache out of the user's."""
+    old = os.environ.get("GANKIT_CACHE")
+    os.environ["GANKIT_CACHE"] = str(tmp_path_factory.mktemp("gankit-cache"))
+    yield
+    if old is None:
+        os.environ.pop("GANKIT_CACHE", None)
+    else:
+        os.environ["GANKIT_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """The folder holding the four MNIST IDX files, or skip."""
@@ -27,6 +39,7 @@ TINY = [
     "model.latent_dim=8",
     "train.batch_size=16",
     "train.progress=false",
+    "train.eval_every=0",
 ]
 
 

@@ -1,14 +1,14 @@
 """gankit: train, evaluate and use deep generative models, on PyTorch.
 
 The public API is a handful of verbs: :func:`train` a run from a config, :func:`load` it back from a run directory or
-a checkpoint, and ``load(run).sample(n)``. See the README for the command line.
+a checkpoint, ``load(run).sample(n)``, and :func:`evaluate` a run or a file of samples. See the README for the command line.
 """
 
 __version__ = "0.1.0"
 
-from .api import LoadedRun, load, save_samples, train  # noqa: E402
+from .api import LoadedRun, evaluate, load, save_samples, train  # noqa: E402
 from .config import Config, load_config  # noqa: E402
 from .errors import ConfigError, DataError, GankitError  # noqa: E402
 
-__all__ = ["Config", "ConfigError", "DataError", "GankitError", "LoadedRun", "load", "load_config",
+__all__ = ["Config", "ConfigError", "DataError", "GankitError", "LoadedRun", "evaluate", "load", "load_config",
            "save_samples", "train", "__version__"]

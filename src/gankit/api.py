@@ -3,10 +3,12 @@
     >>> import gankit
     >>> run = gankit.train("configs/seed_gan_mnist.yaml", overrides=["train.steps=200"], out="runs/seed")
     >>> images = gankit.load(run).sample(16, seed=0)     # (16, 1, 28, 28) in [-1, 1]
+    >>> gankit.evaluate(run)["fid"]                      # against the test split, 10,000 samples
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, from_dict, load_config, read_yaml, apply_override
+from .config import Config, DataConfig, from_dict, load_config, read_yaml, apply_override, to_dict
 from .errors import GankitError
 from .images import save_grid, save_scatter, to_uint8
 from .models import build_models
@@ -135,3 +137,67 @@ def save_samples(samples: torch.Tensor, path: str | Path, nrow: int | None = Non
         np.savez(path, arr_0=arr)
         return path
     raise GankitError(f"cannot write samples to {path}: use a .png (grid) or .npz (arrays) file name")
+
+
+def read_samples(path: str | Path) -> torch.Tensor:
+    """Samples from an ``.npz``: ``arr_0`` as uint8 (N, H, W, C) images -> (N, C, H, W) in [-1, 1], or float
+    (N, D) points."""
+    path = Path(path)
+    try:
+        with np.load(path) as npz:
+            if "arr_0" not in npz.files:
+                raise GankitError(f"{path} has no arr_0 (it holds {', '.join(npz.files) or 'nothing'}); save samples "
+                                  "as np.savez(path, arr_0=images) with uint8 (N, H, W, C) images")
+            arr = npz["arr_0"]
+    except (OSError, ValueError) as exc:
+        raise GankitError(f"cannot read samples from {path}: {exc}") from None
+    if arr.dtype == np.uint8 and arr.ndim == 4:
+        return torch.from_numpy(arr.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
+    if arr.ndim == 2 and np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise GankitError(f"{path}: arr_0 holds NaN or infinite values")
+        return torch.from_numpy(arr.astype(np.float32))
+    raise GankitError(f"{path}: arr_0 is {arr.dtype} {arr.shape}; expected uint8 images (N, H, W, C) or float "
+                      "points (N, D)")
+
+
+def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+             write: bool = True, **settings) -> dict:
+    """Evaluate a run directory or checkpoint (samples drawn from its generator) or an ``.npz`` of samples
+    (``data`` names their dataset) against the dataset's test split. ``settings`` are
+    :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). A run's result is also
+    written to ``RUN/eval/step_XXXXXXX.json`` unless ``write`` is false."""
+    from .metrics.evaluate import EvalSettings, Evaluation
+
+    target = Path(target)
+    opts = EvalSettings(**settings)
+    if target.suffix == ".npz":
+        if data is None:
+            raise GankitError(f"{target} holds bare samples: say which dataset they imitate with --data NAME")
+        evaluation = Evaluation(_data_config({"name": data}, overrides), opts)
+        return evaluation.score(read_samples(target), source=str(target))
+    if data is not None:
+        raise GankitError("--data is for .npz samples; a run evaluates against its own dataset (change it with "
+                          "--set data.key=value)")
+    run = load(target, device=opts.device)
+    if opts.evaluator is None:
+        opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
+    evaluation = Evaluation(_data_config(to_dict(run.config)["data"], overrides), opts)
+    n = opts.default_n(evaluation.points)
+    result = evaluation.score(run.sample(n, seed=opts.seed), source=f"{target} (step {run.step})")
+    result["step"] = run.step
+    if write and target.is_dir():
+        out = target / "eval" / f"step_{run.step:07d}.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _data_config(base: dict, overrides) -> DataConfig:
+    """A data section with ``data.key=value`` overrides applied (other sections are refused)."""
+    raw = {"data": dict(base)}
+    for item in overrides:
+        if not item.strip().startswith("data."):
+            raise GankitError(f"evaluation takes only data.* overrides, got {item!r}")
+        apply_override(raw, item)
+    return from_dict(raw).data

@@ -15,6 +15,9 @@ EPILOG = """examples:
   gankit train configs/seed_gan_mnist.yaml --set data.root=../shared/data/mnist --out runs/seed
   gankit train --out runs/seed --resume --set train.steps=60000
   gankit sample runs/seed -n 10000 -o samples.npz
+  gankit eval runs/seed --json                   # FID, KID, precision/recall, modes... against the test split
+  gankit eval samples.npz --data mnist --set data.root=../shared/data/mnist
+  gankit evaluator train --data folder --set data.root=my_images -o my_evaluator.safetensors
 """
 
 
@@ -26,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub)
     _add_sample(sub)
+    _add_eval(sub)
+    _add_evaluator(sub)
     return parser
 
 
@@ -55,6 +60,49 @@ def _add_sample(sub) -> None:
     p.set_defaults(func=_sample)
 
 
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="score a run or a file of samples against the dataset's test split",
+                       description="Evaluate a run directory or checkpoint (samples drawn from its generator), or an "
+                                   ".npz of samples (arr_0: uint8 (N, H, W, C) images, or float (N, 2) points) with "
+                                   "--data. Features come from an evaluator trained by gankit (see README).")
+    p.add_argument("target", help="run directory, .safetensors checkpoint, or .npz of samples")
+    p.add_argument("--data", metavar="NAME", help="the dataset the .npz samples imitate (mnist, digits, toy2d, ...)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
+    p.add_argument("-n", "--n", type=int, default=None, help="samples to draw from a run (default 10000; 2500 "
+                                                           "for 2-D points)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets (default 0)")
+    p.add_argument("--evaluator", help="built-in evaluator name or .safetensors file (default: the dataset's own)")
+    p.add_argument("--k", type=int, default=3, help="neighbours for precision/recall/density/coverage (default 3)")
+    p.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100)")
+    p.add_argument("--kid-subset-size", type=int, default=None, help="KID subset size (default min(1000, n))")
+    p.add_argument("--force", action="store_true", help="compute despite a failed size guard (flagged)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the reference features")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_eval)
+
+
+def _add_evaluator(sub) -> None:
+    p = sub.add_parser("evaluator", help="train an evaluator (feature network) on your own labelled images")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    t = verbs.add_parser("train", help="train a CNN classifier whose features the metrics use",
+                         description="Train an evaluator on a labelled dataset (a folder with one sub-folder per "
+                                     "class, optionally split into train/ and test/), score it on the test split "
+                                     "(or a fixed 10%% hold-out) and write it as one .safetensors file.")
+    t.add_argument("--data", required=True, metavar="NAME", help="data source (folder, mnist, digits, ...)")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="data settings, e.g. --set data.root=DIR --set data.size=32 (repeatable)")
+    t.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the .safetensors file")
+    t.add_argument("--epochs", type=int, default=4)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--width", type=int, default=32, help="channels of the first convolution (default 32)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.set_defaults(func=_evaluator_train)
+
+
 def _train(args: argparse.Namespace) -> None:
     from .api import train
 
@@ -74,6 +122,49 @@ def _sample(args: argparse.Namespace) -> None:
         raise GankitError(f"-n must be a positive number of samples, got {args.n}")
     images = load(args.run, device=args.device).sample(args.n, seed=args.seed)
     print(f"wrote {args.n} samples to {save_samples(images, args.output)}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    import json
+
+    from .api import evaluate
+
+    result = evaluate(args.target, data=args.data, overrides=args.overrides, n=args.n, seed=args.seed,
+                      evaluator=args.evaluator, k=args.k, kid_subsets=args.kid_subsets,
+                      kid_subset_size=args.kid_subset_size, force=args.force, cache=not args.no_cache,
+                      device=args.device)
+    print(json.dumps(result) if args.json else format_result(result))
+
+
+def format_result(result: dict) -> str:
+    """A readable table of an evaluation result and how it was computed."""
+    prov = result["provenance"]
+    lines = [f"{prov['samples']}: {prov['num_samples']} samples vs {prov['reference']['dataset']} "
+             f"{prov['reference']['split']} ({prov['reference']['size']})"]
+    for key, value in result.items():
+        if key.endswith("_std"):
+            continue
+        if isinstance(value, float):
+            std = result.get(f"{key}_std")
+            lines.append(f"  {key:<18} {value:.4f}" + (f" ± {std:.4f}" if std is not None else ""))
+        elif isinstance(value, int) and not isinstance(value, bool) and key != "step":
+            lines.append(f"  {key:<18} {value}")
+    ev = prov["evaluator"]
+    lines.append(f"features: {ev['name']}" + (f" (sha256 {ev['sha256'][:12]}, {prov['feature_dim']}-d)"
+                                              if "sha256" in ev else ""))
+    lines += [f"warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)
+
+
+def _evaluator_train(args: argparse.Namespace) -> None:
+    from .api import _data_config
+    from .metrics.train_evaluator import train_evaluator
+
+    data_cfg = _data_config({"name": args.data}, args.overrides)
+    record = train_evaluator(data_cfg, args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             width=args.width, seed=args.seed, device=args.device)
+    print(f"wrote {args.output}: test accuracy {record['test_accuracy']:.4f} on {record['test_size']} images "
+          f"({record['test_split']}), sha256 {record['sha256']}")
 
 
 def main(argv: list[str] | None = None) -> int:

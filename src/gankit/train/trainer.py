@@ -8,7 +8,9 @@ Run directory::
     RUN/config.yaml                   the resolved config (a run can be rebuilt from it alone)
     RUN/metrics.jsonl                 one JSON row every train.log_every steps
     RUN/samples/step_0000500.png      grids from fixed noise (scatter plots for 2-D data)
+    RUN/eval/step_0001000.json        an evaluation every train.eval_every steps (FID, KID, ... with provenance)
     RUN/checkpoints/step_0001000.safetensors, RUN/checkpoints/latest.json
+    RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID so far
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .. import __version__
 from ..config import Config, save_config, to_dict
 from ..data import load_dataset
 from ..data.sampler import BatchSampler
-from ..errors import GankitError
+from ..errors import ConfigError, GankitError
 from ..images import save_grid, save_scatter
 from ..models import build_models
 from ..registry import RECIPES
@@ -73,12 +75,34 @@ class Trainer:
         self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
         self.step = 0
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.evaluation = self._make_evaluation()
+        self.best: dict | None = None  # {"step", "fid"} of the best checkpoint so far
 
     def _preview_latents(self, data) -> torch.Tensor:
         """Fixed noise for the sample grids, so successive grids show the same codes."""
         n = self.cfg.train.grid_rows ** 2 if data.is_image else TOY_POINTS
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "preview"))
         return self.modules["generator"].sample_latent(n, generator=g)
+
+    def _make_evaluation(self):
+        """The evaluator and reference features for periodic evaluation, or None when it is off or impossible."""
+        from ..metrics.evaluate import EvalSettings, Evaluation
+        from ..metrics.evaluator import default_evaluator
+
+        tc = self.cfg.train
+        if tc.eval_every == 0:
+            return None
+        if tc.evaluator is None and self.cfg.data.name != "toy2d" and default_evaluator(self.cfg.data.name) is None:
+            tqdm.write(f"note: no evaluation during training: data {self.cfg.data.name!r} has no built-in "
+                       "evaluator (train one with `gankit evaluator train` and set train.evaluator)")
+            return None
+        settings = EvalSettings(n=tc.eval_samples, evaluator=tc.evaluator, device=str(self.device))
+        evaluation = Evaluation(self.cfg.data, settings)
+        problems = evaluation.check_sizes(tc.eval_samples)
+        if problems:
+            raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems[0]}; raise train.eval_samples or "
+                              "set train.eval_every=0")
+        return evaluation
 
     # ------------------------------------------------------------------------------------------------------------
     # The loop
@@ -117,6 +141,8 @@ class Trainer:
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("d_loss", "g_loss", "d_real", "d_fake")})
         if self.step % tc.sample_every == 0:
             self.save_samples()
+        if tc.eval_every and self.step % tc.eval_every == 0:
+            self.evaluate()  # before the checkpoint, so that it records the best-so-far
         if self.step % tc.checkpoint_every == 0:
             self.save_checkpoint()
 
@@ -126,11 +152,13 @@ class Trainer:
             self.log.write(window.flush(self.step))
         if self.step % tc.sample_every != 0:
             self.save_samples()
+        if tc.eval_every and self.step % tc.eval_every != 0:
+            self.evaluate()
         if self.step % tc.checkpoint_every != 0:
             self.save_checkpoint()
 
     # ------------------------------------------------------------------------------------------------------------
-    # Samples and checkpoints
+    # Samples
 
     def samples_path(self, step: int | None = None) -> Path:
         """Where the grid of ``step`` (default: the current one) is written."""
@@ -148,8 +176,41 @@ class Trainer:
             return save_grid(out, self.samples_path(), nrow=self.cfg.train.grid_rows)
         return save_scatter(self.real_preview, out, self.samples_path())
 
-    def save_checkpoint(self) -> Path:
-        """Write everything the run depends on to a new step checkpoint and point ``latest.json`` at it."""
+    # ------------------------------------------------------------------------------------------------------------
+    # Evaluation
+
+    @torch.no_grad()
+    def evaluate(self) -> dict | None:
+        """Score ``train.eval_samples`` samples (always from the same noise), log them, keep the best checkpoint."""
+        if self.evaluation is None:
+            return None
+        G = self.modules["generator"]
+        was_training = G.training
+        G.eval()
+        g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
+        n, chunk = self.cfg.train.eval_samples, 1000
+        x = torch.cat([G.sample(min(chunk, n - i), generator=g) for i in range(0, n, chunk)])
+        G.train(was_training)
+        result = self.evaluation.score(x, source=f"{self.run_dir} (step {self.step}, training-time evaluation)")
+        result["step"] = self.step
+        _write_json_atomic(self.run_dir / "eval" / f"step_{self.step:07d}.json", result)
+        scalars = {f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
+        self.log.write({"step": self.step, **scalars})
+        if self.best is None or result["fid"] < self.best["fid"]:
+            self.best = {"step": self.step, "fid": result["fid"]}
+            self.save_checkpoint(best=True)
+        summary = ", ".join(f"{k}={result[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "modes")
+                            if k in result)
+        tqdm.write(f"eval at step {self.step}: {summary} (best fid {self.best['fid']:.4g} at step "
+                   f"{self.best['step']})")
+        return result
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def save_checkpoint(self, best: bool = False) -> Path:
+        """Write everything the run depends on to a new step checkpoint and point ``latest.json`` at it; with
+        ``best``, to ``best.safetensors`` (described by ``best.json``) instead."""
         tensors, optim_meta = {}, {}
         for name, module in self.modules.items():
             tensors.update(ckpt.pack(f"model.{name}", module.state_dict()))
@@ -159,10 +220,14 @@ class Trainer:
         tensors.update(ckpt.pack("sampler", self.sampler.state_dict()))
         tensors["rng.noise"] = self.noise.get_state()
         meta = {"step": self.step, "config": to_dict(self.cfg), "data": self.data_info, "optim": optim_meta,
-                "versions": {"gankit": __version__, "torch": torch.__version__}}
-        path = ckpt.save_checkpoint(self.run_dir / "checkpoints" / f"step_{self.step:07d}.safetensors",
-                                    tensors, meta)
-        _write_json_atomic(self.run_dir / "checkpoints" / "latest.json", {"step": self.step, "file": path.name})
+                "best": self.best, "versions": {"gankit": __version__, "torch": torch.__version__}}
+        folder = self.run_dir / "checkpoints"
+        if best:
+            path = ckpt.save_checkpoint(folder / "best.safetensors", tensors, meta)
+            _write_json_atomic(folder / "best.json", {**self.best, "file": path.name})
+            return path
+        path = ckpt.save_checkpoint(folder / f"step_{self.step:07d}.safetensors", tensors, meta)
+        _write_json_atomic(folder / "latest.json", {"step": self.step, "file": path.name})
         self._prune_checkpoints()
         return path
 
@@ -181,6 +246,7 @@ class Trainer:
         self.sampler.load_state_dict({k: v.cpu() for k, v in ckpt.unpack("sampler", tensors).items()})
         self.noise.set_state(tensors["rng.noise"].cpu())
         self.step = int(meta["step"])
+        self.best = meta.get("best")
         self.log.truncate_after(self.step)
         if self.step >= self.cfg.train.steps:
             raise GankitError(f"{self.run_dir} is already at step {self.step} >= train.steps="
@@ -203,6 +269,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)

@@ -1,0 +1,261 @@
+"""The thin wrapper around the pure metrics: features of generated samples and of a reference split, then every
+metric that applies, stored with how it was computed.
+
+What is measured depends on the data:
+
+* images with an evaluator (mnist, digits, a folder with ``gankit evaluator train``): FID, KID, precision, recall,
+  density, coverage on the evaluator's features; the classifier score and the class histogram (``modes`` = classes
+  above 1% of the samples, ``mode_kl`` = KL(p_gen || uniform)) from its class probabilities;
+* ``stacked_mnist``: the MNIST evaluator labels each channel; ``modes``/``mode_kl`` count the 1,000 digit triplets;
+  the features of an image are its three channels' features side by side and its class probabilities the outer
+  product of theirs;
+* 2-D points (``toy2d``): FID, KID and the nearest-neighbour metrics on the coordinates themselves, plus the mixture
+  protocol (``modes``, ``hq_fraction``, ``mode_kl``) on the first 2,500 samples.
+
+The reference is the dataset's test split (at most ``reference_size`` items, the first ones). Its features are
+cached on disk under ``$GANKIT_CACHE`` (default ``~/.cache/gankit``)/reference, keyed by the data settings, split,
+a hash of the reference data and the evaluator's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy
+import torch
+from safetensors.numpy import load_file, save_file
+
+from .. import __version__
+from ..config import DataConfig
+from ..data import ArrayData, load_dataset
+from ..errors import GankitError
+from .classes import class_histogram, classifier_score, kl_to_uniform, modes_present, stacked_modes
+from .evaluator import Evaluator, default_evaluator, load_evaluator
+from .fid import frechet_distance, gaussian_stats
+from .kid import kernel_inception_distance
+from .mixture import mixture_scores
+from .prdc import prdc
+
+MIXTURE_SAMPLES = 2500  # the 2-D protocol scores exactly this many samples
+CLASS_THRESHOLD = 0.01  # a class counts as present above this share of the samples
+REFERENCE_SEED = 0  # generated sources (toy2d, stacked_mnist) draw their reference split with this seed
+
+
+@dataclass
+class EvalSettings:
+    """How an evaluation is computed; every field is recorded in the result's provenance."""
+
+    n: int | None = None  # samples to generate from a run: default 10,000 (2,500 for 2-D points)
+    seed: int = 0  # seed of the generated samples and of KID's subsets
+    k: int = 3  # nearest neighbours for precision, recall, density and coverage
+    kid_subsets: int = 100
+    kid_subset_size: int | None = None  # default: min(1000, number of samples, reference size)
+    score_splits: int = 10  # splits of the classifier score (as the Inception Score's 10)
+    reference_size: int = 10_000  # at most this many test items form the reference
+    evaluator: str | None = None  # built-in name or .safetensors path; default: the dataset's built-in one
+    force: bool = False  # compute despite a failed size guard (flagged in the result)
+    batch_size: int = 500
+    device: str = "cpu"
+    cache: bool = True  # cache reference features on disk
+
+    def __post_init__(self) -> None:
+        for key in ("k", "kid_subsets", "score_splits", "reference_size", "batch_size"):
+            if getattr(self, key) < 1:
+                raise GankitError(f"{key} must be a positive integer, got {getattr(self, key)}")
+        if self.n is not None and self.n < 1:
+            raise GankitError(f"n must be a positive number of samples, got {self.n}")
+
+    def default_n(self, points: bool) -> int:
+        """The number of samples to generate when ``n`` is unset."""
+        return self.n or (MIXTURE_SAMPLES if points else 10_000)
+
+
+@dataclass
+class Features:
+    """What the metrics need from one sample set."""
+
+    features: np.ndarray  # (N, D) float32
+    probs: np.ndarray | None = None  # (N, K) class probabilities, when an evaluator gives them
+    channel_labels: np.ndarray | None = None  # (N, 3) per-channel digits (stacked_mnist)
+    points: np.ndarray | None = None  # (N, 2) raw points (toy2d)
+
+
+class Evaluation:
+    """Evaluator and reference features for one dataset, prepared once; :meth:`score` rates sample sets."""
+
+    def __init__(self, data_cfg: DataConfig, settings: EvalSettings | None = None) -> None:
+        self.data_cfg = data_cfg
+        self.settings = settings or EvalSettings()
+        self.evaluator = self._load_evaluator()
+        started = time.monotonic()
+        reference = load_dataset(data_cfg, "test", seed=REFERENCE_SEED)
+        reference = _first(reference, self.settings.reference_size)
+        self.points = not reference.is_image
+        self.sample_shape = reference.sample_shape
+        self.reference_info = {"dataset": data_cfg.name, "split": "test", "size": len(reference),
+                               "sha256": _data_hash(reference), "data": _data_settings(data_cfg)}
+        self.reference = self._reference_features(reference)
+        self.reference_info["seconds"] = round(time.monotonic() - started, 2)
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _load_evaluator(self) -> Evaluator | None:
+        if self.data_cfg.name == "toy2d":
+            return None
+        name = self.settings.evaluator or default_evaluator(self.data_cfg.name)
+        if name is None:
+            raise GankitError(f"data {self.data_cfg.name!r} has no built-in evaluator: train one on labelled "
+                              f"images with `gankit evaluator train --data {self.data_cfg.name} --set "
+                              "data.root=DIR -o my.safetensors`, then pass --evaluator my.safetensors")
+        return load_evaluator(name, self.settings.device)
+
+    def featurize(self, x: torch.Tensor) -> Features:
+        """Features (and class probabilities) of images (N, C, H, W) in [-1, 1] or points (N, 2)."""
+        if self.points:
+            pts = x.detach().cpu().double().numpy()
+            return Features(pts.astype(np.float32), points=pts)
+        if self.data_cfg.name == "stacked_mnist":
+            return self._featurize_stacked(x)
+        feats, probs = self.evaluator(x, self.settings.batch_size)
+        return Features(feats, probs)
+
+    def _featurize_stacked(self, x: torch.Tensor) -> Features:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise GankitError(f"stacked_mnist samples are (N, 3, H, W) images, got {tuple(x.shape)}")
+        parts = [self.evaluator(x[:, c:c + 1], self.settings.batch_size) for c in range(3)]
+        feats = np.concatenate([f for f, _ in parts], axis=1)  # (N, 3D)
+        p = [p for _, p in parts]
+        joint = np.einsum("na,nb,nc->nabc", *p).reshape(len(x), -1)  # (N, 1000), mode id 100a + 10b + c
+        labels = np.stack([q.argmax(1) for q in p], axis=1)  # (N, 3)
+        return Features(feats, joint, channel_labels=labels)
+
+    def _reference_features(self, reference: ArrayData) -> Features:
+        path = self._cache_path()
+        if path is not None and path.is_file():
+            arrays = load_file(str(path))
+            return Features(**arrays)
+        feats = self.featurize(reference.x)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_file({k: v for k, v in asdict(feats).items() if v is not None}, str(path))
+        return feats
+
+    def _cache_path(self) -> Path | None:
+        if not self.settings.cache:
+            return None
+        key = {"reference": {k: v for k, v in self.reference_info.items() if k != "seconds"},
+               "evaluator": self.evaluator.sha256 if self.evaluator else "points", "gankit": __version__}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+        root = Path(os.environ.get("GANKIT_CACHE", "~/.cache/gankit")).expanduser()
+        return root / "reference" / f"{self.data_cfg.name}-test-{digest}.safetensors"
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def kid_subset_size(self, n: int) -> int:
+        """KID's subset size for ``n`` samples: the setting, else 1000, never above either set's size."""
+        return min(self.settings.kid_subset_size or 1000, n, len(self.reference.features))
+
+    def check_sizes(self, n: int) -> list[str]:
+        """Problems with scoring ``n`` samples (refused unless ``force``); empty when all is well."""
+        s, dim, n_ref = self.settings, self.reference.features.shape[1], len(self.reference.features)
+        problems = []
+        if min(n, n_ref) < 2 * dim:
+            problems.append(f"FID needs at least twice as many samples as feature dimensions ({2 * dim}) to fit a "
+                            f"full-rank covariance; got {n} samples and a reference of {n_ref}")
+        if s.kid_subset_size is not None and s.kid_subset_size > min(n, n_ref):
+            problems.append(f"KID subsets of {s.kid_subset_size} are larger than the {min(n, n_ref)} samples "
+                            "available; lower --kid-subset-size or raise -n")
+        if min(n, n_ref) <= s.k:
+            problems.append(f"nearest-neighbour metrics need more than k={s.k} samples; got {min(n, n_ref)}")
+        return problems
+
+    def score(self, x: torch.Tensor, source: str = "") -> dict:
+        """Every applicable metric for samples ``x`` (images in [-1, 1] or points), with provenance."""
+        started = time.monotonic()
+        self._check_shape(x)
+        problems = self.check_sizes(len(x))
+        if problems and not self.settings.force:
+            raise GankitError("; ".join(problems) + " (pass --force to compute anyway; the result is flagged)")
+        fake = self.featurize(x)
+        result = self._distribution_metrics(fake)
+        result.update(self._mode_metrics(fake))
+        result["warnings"] = problems
+        result["provenance"] = self._provenance(len(x), source, time.monotonic() - started)
+        return result
+
+    def _check_shape(self, x: torch.Tensor) -> None:
+        if self.points and tuple(x.shape[1:]) != self.sample_shape:
+            raise GankitError(f"samples of shape {tuple(x.shape[1:])} cannot be compared with "
+                              f"{self.data_cfg.name} points of shape {self.sample_shape}")
+        if not self.points and (x.dim() != 4 or x.shape[1] != self.sample_shape[0]):
+            raise GankitError(f"samples of shape {tuple(x.shape[1:])} cannot be compared with "
+                              f"{self.data_cfg.name} images of shape {self.sample_shape} (channels differ)")
+
+    def _distribution_metrics(self, fake: Features) -> dict:
+        s, real = self.settings, self.reference
+        n = len(fake.features)
+        fid = frechet_distance(*gaussian_stats(real.features), *gaussian_stats(fake.features))
+        kid, kid_std = kernel_inception_distance(real.features, fake.features, subsets=s.kid_subsets,
+                                                 subset_size=self.kid_subset_size(n), seed=s.seed)
+        out = {"fid": fid, "kid": kid, "kid_std": kid_std}
+        out.update(prdc(torch.from_numpy(real.features), torch.from_numpy(fake.features), k=s.k))
+        return out
+
+    def _mode_metrics(self, fake: Features) -> dict:
+        if fake.points is not None:
+            if self.data_cfg.name != "toy2d":
+                return {}
+            from ..data.toy2d import mixture_means
+
+            means, std = mixture_means(self.data_cfg.mixture)
+            scores = mixture_scores(fake.points[:MIXTURE_SAMPLES], means.double().numpy(), std)
+            return {**scores, "mixture_samples": min(len(fake.points), MIXTURE_SAMPLES)}
+        score, score_std = classifier_score(fake.probs, splits=min(self.settings.score_splits, len(fake.probs)))
+        out = {"classifier_score": score, "classifier_score_std": score_std}
+        if fake.channel_labels is not None:
+            return {**out, **stacked_modes(fake.channel_labels), "num_modes": 1000}
+        hist = class_histogram(fake.probs.argmax(1), fake.probs.shape[1])
+        return {**out, "modes": modes_present(hist, CLASS_THRESHOLD), "mode_kl": kl_to_uniform(hist),
+                "num_modes": int(fake.probs.shape[1]), "class_histogram": [round(float(v), 5) for v in hist]}
+
+    def _provenance(self, n: int, source: str, seconds: float) -> dict:
+        s = self.settings
+        evaluator = self.evaluator.describe() if self.evaluator else {"name": "identity: the 2-D coordinates"}
+        return {"samples": source, "num_samples": n, "seed": s.seed, "evaluator": evaluator,
+                "feature_dim": int(self.reference.features.shape[1]), "reference": self.reference_info,
+                "k": s.k, "kid": {"subsets": s.kid_subsets, "subset_size": self.kid_subset_size(n),
+                                  "kernel": "(x.y/d + 1)^3"},
+                "classifier_score_splits": s.score_splits, "class_threshold": CLASS_THRESHOLD,
+                "resize": None if self.points else f"bilinear, antialiased, to {self.evaluator.spec.size}px "
+                                                     "when sizes differ",
+                "forced": bool(s.force and self.check_sizes(n)), "seconds": round(seconds, 2),
+                "versions": {"gankit": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                             "scipy": scipy.__version__, "python": platform.python_version()}}
+
+
+def _first(data: ArrayData, n: int) -> ArrayData:
+    if len(data) <= n:
+        return data
+    y = None if data.y is None else data.y[:n]
+    return ArrayData(data.x[:n], y, data.num_classes, data.name, data.classes)
+
+
+def _data_hash(data: ArrayData) -> str:
+    return hashlib.sha256(data.x.contiguous().numpy().tobytes()).hexdigest()
+
+
+def _data_settings(cfg: DataConfig) -> dict:
+    """The data settings that shape the reference (the folder path is left out: the data hash covers it)."""
+    keep = {"size": cfg.size, "channels": cfg.channels}
+    if cfg.name == "toy2d":
+        keep["mixture"] = cfg.mixture
+    if cfg.name in ("toy2d", "stacked_mnist"):
+        keep.update(num_samples=cfg.num_samples, seed=REFERENCE_SEED)
+    return keep

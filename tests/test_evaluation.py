@@ -1,0 +1,256 @@
+"""Evaluators (trained here, hash-pinned) and the evaluation wrapper: what gets measured, guards, cache, CLI, and
+evaluation during training with the best checkpoint kept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import gankit
+from gankit.cli import main
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.data.toy2d import mixture_means
+from gankit.errors import GankitError
+from gankit.metrics import evaluator as ev
+from gankit.metrics.evaluate import EvalSettings, Evaluation
+from gankit.metrics.train_evaluator import accuracy, train_evaluator
+
+EVAL_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score", "modes",
+             "mode_kl", "provenance", "warnings"}
+
+
+@pytest.fixture(scope="module")
+def digits_eval() -> Evaluation:
+    return Evaluation(DataConfig(name="digits"))
+
+
+@pytest.fixture(scope="module")
+def digits_train():
+    return load_dataset(DataConfig(name="digits"), "train")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluators
+
+
+@pytest.mark.parametrize("name, minimum", [("mnist", 0.99), ("digits", 0.97)])
+def test_builtin_evaluators_are_pinned_and_accurate(name, minimum):
+    assert len(ev.BUILTIN[name]) == 64
+    card = json.loads((ev.WEIGHTS_DIR / f"{name}.json").read_text())
+    assert card["sha256"] == ev.BUILTIN[name]
+    assert minimum <= card["test_accuracy"] <= 1.0
+    loaded = ev.load_evaluator(name)
+    assert loaded.sha256 == ev.BUILTIN[name] and loaded.spec.num_classes == 10
+
+
+def test_digits_evaluator_accuracy_matches_its_card():
+    loaded = ev.load_evaluator("digits")
+    measured = accuracy(loaded.net, load_dataset(DataConfig(name="digits"), "test"))
+    assert abs(measured - loaded.spec.record["test_accuracy"]) < 1e-5  # the card rounds to 5 decimals
+
+
+def test_a_corrupted_evaluator_is_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.safetensors"
+    raw = bytearray((ev.WEIGHTS_DIR / "digits.safetensors").read_bytes())
+    raw[-5] ^= 0xFF  # a weight byte near the end of the tensor data
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(GankitError, match="do not match"):
+        ev.load_evaluator(str(bad))
+    monkeypatch.setitem(ev.BUILTIN, "digits", "0" * 64)
+    with pytest.raises(GankitError, match="SHA-256"):
+        ev.load_evaluator("digits")
+
+
+def test_unknown_evaluator_names_the_builtin_ones():
+    with pytest.raises(GankitError, match="digits, mnist"):
+        ev.load_evaluator("inception")
+
+
+def test_features_and_probabilities_have_the_documented_shapes(digits_train):
+    loaded = ev.load_evaluator("digits")
+    feats, probs = loaded(digits_train.x[:50])
+    assert feats.shape == (50, 128) and probs.shape == (50, 10)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5) and (feats >= 0).all()
+    feats32, _ = loaded(torch.nn.functional.interpolate(digits_train.x[:50], size=32))  # resized back to 8x8
+    assert feats32.shape == (50, 128)
+    with pytest.raises(GankitError, match="takes"):
+        loaded(torch.zeros(2, 3, 8, 8))
+
+
+def _bars_folder(root, n=40, size=12):
+    """Two classes a CNN separates easily: horizontal and vertical bars at random positions."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", n), ("test", n // 2)):
+        for cls in ("horizontal", "vertical"):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                img = np.zeros((size, size), np.uint8)
+                pos = rng.integers(2, size - 2)
+                if cls == "horizontal":
+                    img[pos - 1:pos + 1] = 255
+                else:
+                    img[:, pos - 1:pos + 1] = 255
+                Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+def test_gankit_evaluator_train_on_a_users_folder(tmp_path, capsys):
+    root = _bars_folder(tmp_path / "bars")
+    out = tmp_path / "bars.safetensors"
+    code = main(["evaluator", "train", "--data", "folder", "--set", f"data.root={root}", "-o", str(out),
+                 "--epochs", "15", "--width", "8"])
+    assert code == 0
+    assert "test accuracy" in capsys.readouterr().out
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["classes"] == ["horizontal", "vertical"] and card["test_size"] == 40
+    assert 0.9 <= card["test_accuracy"] <= 1.0
+    loaded = ev.load_evaluator(str(out))
+    assert loaded.sha256 == card["sha256"] and loaded.spec.size == 12
+
+
+def test_evaluator_training_needs_labels(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "flat").mkdir()
+    for i in range(4):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat" / f"{i}.png")
+    with pytest.raises(GankitError, match="no labels"):
+        train_evaluator(DataConfig(name="folder", root=str(tmp_path / "flat")), tmp_path / "x.safetensors")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the evaluation measures
+
+
+def test_real_images_beat_half_the_classes_beat_noise(digits_eval, digits_train):
+    real = digits_eval.score(digits_train.x)
+    half = digits_eval.score(digits_train.x[digits_train.y < 5])
+    g = torch.Generator().manual_seed(0)
+    noise = digits_eval.score(torch.rand(1000, 1, 8, 8, generator=g) * 2 - 1)
+    assert EVAL_KEYS <= set(real)
+    assert real["fid"] < half["fid"] < noise["fid"]
+    assert real["modes"] == 10 and half["modes"] == 5
+    assert real["mode_kl"] < 0.05 and abs(half["mode_kl"] - np.log(2)) < 0.1
+    assert real["recall"] > half["recall"] and real["coverage"] > half["coverage"] > noise["coverage"]
+    assert 0.8 < real["precision"] <= 1.0 and 0.8 < real["coverage"] <= 1.0
+    assert 8.0 < real["classifier_score"] <= 10.0 and 4.0 < half["classifier_score"] <= 5.0
+    assert abs(real["kid"]) < 5 * real["kid_std"] + 1e-3 and half["kid"] > 0
+
+
+def test_provenance_says_how_it_was_computed(digits_eval, digits_train):
+    result = digits_eval.score(digits_train.x[:600], source="unit test")
+    prov = result["provenance"]
+    assert prov["num_samples"] == 600 and prov["samples"] == "unit test"
+    assert prov["evaluator"]["sha256"] == ev.BUILTIN["digits"]
+    assert prov["reference"]["dataset"] == "digits" and prov["reference"]["size"] == 359
+    assert len(prov["reference"]["sha256"]) == 64
+    assert prov["kid"]["subset_size"] == 359 and prov["k"] == 3 and prov["forced"] is False
+    assert {"gankit", "torch", "numpy", "scipy"} <= set(prov["versions"])
+    json.dumps(result)  # everything is JSON-serialisable
+
+
+def test_size_guards_refuse_and_force_flags(digits_train):
+    with pytest.raises(GankitError, match="twice as many samples"):
+        Evaluation(DataConfig(name="digits")).score(digits_train.x[:100])
+    forced = Evaluation(DataConfig(name="digits"), EvalSettings(force=True)).score(digits_train.x[:100])
+    assert forced["provenance"]["forced"] is True and forced["warnings"]
+    with pytest.raises(GankitError, match="KID subsets of 5000"):
+        Evaluation(DataConfig(name="digits"), EvalSettings(kid_subset_size=5000)).score(digits_train.x)
+
+
+def test_reference_features_are_cached(tmp_path, monkeypatch, digits_train):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    first = Evaluation(DataConfig(name="digits"))
+    files = list((tmp_path / "reference").glob("digits-test-*.safetensors"))
+    assert len(files) == 1
+    second = Evaluation(DataConfig(name="digits"))
+    assert np.array_equal(first.reference.features, second.reference.features)
+    assert first.score(digits_train.x)["fid"] == second.score(digits_train.x)["fid"]
+
+
+def test_toy2d_mixture_protocol():
+    evaluation = Evaluation(DataConfig(name="toy2d", mixture="ring", num_samples=5000))
+    true = load_dataset(DataConfig(name="toy2d", mixture="ring", num_samples=2500), "train", seed=7)
+    full = evaluation.score(true.x)
+    assert full["modes"] == 8 and full["hq_fraction"] > 0.97 and full["mode_kl"] < 0.02
+    assert full["fid"] < 0.01 and full["provenance"]["evaluator"]["name"].startswith("identity")
+    means, _ = mixture_means("ring")
+    half = evaluation.score(true.x[true.y < 4])
+    assert half["modes"] == 4 and abs(half["mode_kl"] - np.log(2)) < 0.02
+    assert half["fid"] > full["fid"] and half["coverage"] < full["coverage"]
+
+
+def test_stacked_mnist_counts_digit_triplets(mnist_root):
+    cfg = DataConfig(name="stacked_mnist", root=str(mnist_root), num_samples=1000)
+    real = load_dataset(cfg, "train", seed=3)
+    evaluation = Evaluation(cfg, EvalSettings(kid_subsets=10))
+    scored = evaluation.score(real.x)
+    # 1,000 uniform draws over 1,000 modes cover 1000 (1 - e^-1) = 632 of them on average (sd about 10)
+    assert scored["num_modes"] == 1000 and 580 <= scored["modes"] <= 690
+    assert scored["provenance"]["feature_dim"] == 3 * 128
+    one = real.x[real.y == real.y[0]]
+    collapsed = evaluation.score(one.repeat(800 // len(one) + 1, 1, 1, 1)[:800])
+    assert collapsed["modes"] <= 3 and collapsed["mode_kl"] > 5.0 and collapsed["fid"] > scored["fid"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line and the API
+
+
+def test_gankit_eval_of_an_npz(tmp_path, capsys, digits_train):
+    path = tmp_path / "samples.npz"
+    gankit.save_samples(digits_train.x, path)
+    assert main(["eval", str(path), "--data", "digits", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert EVAL_KEYS <= set(result) and result["provenance"]["samples"] == str(path)
+    assert result["modes"] == 10
+    assert main(["eval", str(path), "--data", "digits"]) == 0
+    text = capsys.readouterr().out
+    assert "fid" in text and "features: digits" in text
+    assert main(["eval", str(path)]) == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(tmp_path, tiny_overrides, capsys):
+    overrides = [o for o in tiny_overrides if not o.startswith("train.eval_every")]
+    overrides += ["train.eval_every=10", "train.eval_samples=400", "train.checkpoint_every=10", "train.steps=20"]
+    run_dir = gankit.train(None, overrides=overrides, out=tmp_path / "r")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [10, 20]
+    assert {"eval/kid", "eval/precision", "eval/recall", "eval/modes"} <= set(evals[0])
+    best = json.loads((run_dir / "checkpoints" / "best.json").read_text())
+    assert best["fid"] == min(r["eval/fid"] for r in evals)
+    assert (run_dir / "checkpoints" / "best.safetensors").is_file()
+    assert sorted(p.name for p in (run_dir / "eval").glob("*.json")) == ["step_0000010.json", "step_0000020.json"]
+    assert "eval at step 20" in capsys.readouterr().out
+    # gankit eval on the run writes its own result beside the training-time ones
+    assert main(["eval", str(run_dir), "-n", "500", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 20 and result["provenance"]["num_samples"] == 500
+    assert json.loads((run_dir / "eval" / "step_0000020.json").read_text())["provenance"]["num_samples"] == 500
+    # the best checkpoint survives a resume: its record travels in every step checkpoint
+    gankit.train(None, overrides=["train.steps=30"], out=run_dir, resume=True)
+    best_after = json.loads((run_dir / "checkpoints" / "best.json").read_text())
+    assert best_after["fid"] <= best["fid"]
+
+
+def test_eval_samples_too_few_for_fid_is_a_config_error(tmp_path, tiny_overrides):
+    overrides = [o for o in tiny_overrides if not o.startswith("train.eval_every")]
+    with pytest.raises(GankitError, match="train.eval_samples=100"):
+        gankit.train(None, overrides=overrides + ["train.eval_samples=100"], out=tmp_path / "r")
+
+
+def test_unknown_dataset_without_evaluator_is_explained(tmp_path):
+    arr = tmp_path / "x.npz"
+    np.savez(arr, arr_0=np.zeros((300, 8, 8, 1), np.uint8))
+    with pytest.raises(GankitError, match="gankit evaluator train"):
+        gankit.evaluate(arr, data="arrays", overrides=[f"data.root={arr}"])
