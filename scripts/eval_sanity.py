@@ -11,6 +11,7 @@ the README table.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 
 import torch
@@ -55,11 +56,16 @@ def main() -> None:
         print("\n| samples | " + " | ".join(COLUMNS) + " |")
         print("|---" * (len(COLUMNS) + 1) + "|")
         for name, r in results.items():
-            print(f"| {name} | " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |")
+            print(f"| {_cell(name)} | " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |")
 
 
 def _strip(result: dict) -> dict:
     return {k: v for k, v in result.items() if k not in ("provenance", "class_histogram")}
+
+
+def _cell(text: str) -> str:
+    """A user string (a run path) made safe inside a Markdown table cell."""
+    return html.escape(text).replace("|", "\\|")
 
 
 def _fmt(value) -> str:

@@ -107,7 +107,8 @@ def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, sched
     assert changed(d_before, D)
     assert all(torch.equal(a, b) for a, b in zip(g_params, G.parameters()))
     assert all(p.grad is None for p in G.parameters())
-    assert set(logs) == {"d_loss", "d_real", "d_fake"}
+    assert set(logs) == {"d_loss", "d_real", "d_fake", "d_acc"}
+    assert 0 <= float(logs["d_acc"]) <= 1
 
 
 @pytest.mark.parametrize("d_steps", [1, 3])
@@ -120,7 +121,7 @@ def test_k_discriminator_steps_per_generator_step(d_steps, schedule, updates_per
     g_count = int(next(iter(g_opt.state.values()))["step"])
     assert d_count == d_steps * updates_per_d_step and g_count == 1
     assert batches.pos == d_steps * draws_per_d_step  # real images drawn by the discriminator only
-    assert set(logs) == {"d_loss", "d_real", "d_fake", "g_loss"}
+    assert set(logs) == {"d_loss", "d_real", "d_fake", "d_acc", "g_loss"}
     assert all(v.dim() == 0 and not v.requires_grad for v in logs.values())
 
 

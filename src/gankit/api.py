@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from .errors import GankitError
 from .images import save_grid, save_scatter, to_uint8
 from .models import build_models
 from .train import Trainer, latest_checkpoint
+from .train.trainer import checkpoints_newest_first
 from .train import checkpoint as ckpt
 
 
@@ -33,14 +35,20 @@ def train(config: Config | str | Path | None = None, *, overrides: list[str] | t
         raise GankitError("pass overrides with a YAML path, or apply them to the Config yourself")
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     run_dir = Path(out) if out is not None else next_run_dir(Path("runs"), _config_name(config))
-    _claim_run_dir(run_dir, overwrite)
-    return Trainer(cfg, run_dir).fit()
+    _check_run_dir(run_dir, overwrite)
+    trainer = Trainer(cfg, run_dir)  # data, models and evaluator load before anything on disk is replaced
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    return trainer.fit()
 
 
 def _resume(config, overrides, out) -> Path:
     if out is None:
         raise GankitError("--resume needs the run directory: --out RUN_DIR")
     run_dir = Path(out)
+    if config is None and not (run_dir / "config.yaml").is_file():
+        raise GankitError(f"nothing to resume in {run_dir}: it has no config.yaml. To start a run there, name its "
+                          f"config: gankit train CONFIG --out {run_dir}")
     if isinstance(config, Config):
         cfg = config
     else:
@@ -48,9 +56,12 @@ def _resume(config, overrides, out) -> Path:
         for item in overrides:
             apply_override(raw, item)
         cfg = from_dict(raw)
-    latest_checkpoint(run_dir)  # fail early, with a clear message, when there is nothing to resume
     trainer = Trainer(cfg, run_dir)
-    trainer.resume()
+    if checkpoints_newest_first(run_dir):
+        trainer.resume()
+    else:  # killed before its first checkpoint: start it, so that a job script can always pass --resume
+        print(f"note: no checkpoint in {run_dir} yet: starting from step 0", file=sys.stderr)
+        trainer.log.truncate_after(0)
     return trainer.fit()
 
 
@@ -64,12 +75,11 @@ def next_run_dir(root: Path, name: str) -> Path:
     return root / f"{max(taken, default=0) + 1:05d}-{name}"
 
 
-def _claim_run_dir(run_dir: Path, overwrite: bool) -> None:
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise GankitError(f"run directory {run_dir} already exists; pass --resume to continue it or "
-                              "--overwrite to replace it")
-        shutil.rmtree(run_dir)
+def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """An existing run is never replaced unless ``overwrite`` says so."""
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise GankitError(f"run directory {run_dir} already exists; pass --resume to continue it or "
+                          "--overwrite to replace it")
 
 
 class LoadedRun:

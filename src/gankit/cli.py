@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except GankitError as exc:
         print(f"gankit: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

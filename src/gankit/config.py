@@ -93,6 +93,27 @@ class TrainConfig:
 
 
 @dataclass
+class HealthConfig:
+    """What the trainer does about a run going wrong: non-finite values and signs of mode collapse."""
+
+    on_nonfinite: Literal["rollback", "stop"] = "rollback"  # a NaN/Inf loss or weight: roll back and retry, or stop
+    remedy: Literal["lower_lr", "skip"] = "lower_lr"  # on retry: scale learning rates, or skip the bad batches
+    retries: int = 3  # rollbacks allowed before the run stops with a report
+    lr_factor: float = 0.5  # lower_lr multiplies every learning rate by this
+    collapse_warnings: bool = True  # warn when D's accuracy is pinned at 100% or sample diversity collapses
+    d_acc_threshold: float = 0.99  # D accuracy at or above this ...
+    d_acc_patience: int = 10  # ... for this many consecutive log rows gives a warning
+    diversity_ratio: float = 0.2  # preview-sample diversity below this fraction of the data's gives a warning
+
+    def __post_init__(self) -> None:
+        _check(self.retries >= 0, "health.retries", self.retries, "an integer >= 0")
+        _check(0 < self.lr_factor < 1, "health.lr_factor", self.lr_factor, "a number in (0, 1)")
+        _check(0 < self.d_acc_threshold <= 1, "health.d_acc_threshold", self.d_acc_threshold, "a number in (0, 1]")
+        _check(self.d_acc_patience >= 1, "health.d_acc_patience", self.d_acc_patience, "a positive integer")
+        _check(0 <= self.diversity_ratio < 1, "health.diversity_ratio", self.diversity_ratio, "a number in [0, 1)")
+
+
+@dataclass
 class Config:
     """The whole run. ``model`` and ``recipe`` hold the registered component's own config dataclass."""
 
@@ -101,6 +122,7 @@ class Config:
     recipe: Any = None
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def __post_init__(self) -> None:
         if self.model is None:

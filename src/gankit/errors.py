@@ -16,3 +16,11 @@ class ConfigError(GankitError):
 
 class DataError(GankitError):
     """A dataset that is missing, corrupt or cannot be read."""
+
+
+class Interrupted(GankitError):
+    """Training stopped by a signal after saving a checkpoint; the CLI exits with ``exit_code`` (128 + signal)."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

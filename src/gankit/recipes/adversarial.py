@@ -125,6 +125,8 @@ def _d_logs(loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Te
         "d_loss": loss.detach(),
         "d_real": torch.sigmoid(real_logits.detach()).mean(),  # mean D(x): 1 is a sure "real"
         "d_fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
+        # share of real and fake samples D classifies correctly; pinned at 1 is a sign of collapse
+        "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
     }
 
 

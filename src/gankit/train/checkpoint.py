@@ -8,6 +8,7 @@ fsynced and renamed, so a crash leaves either the old checkpoint or the new one,
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -21,17 +22,33 @@ from torch import nn
 from ..errors import GankitError
 
 FORMAT = "gankit-checkpoint/1"
+TMP_SUFFIX = ".tmp"
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``."""
+    """Atomically write ``tensors`` and the JSON-able ``meta`` to ``path``. A failed write (a full disk, say)
+    removes its temporary file and leaves every earlier checkpoint as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + TMP_SUFFIX)
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(cpu, str(tmp), metadata={"format": FORMAT, "gankit": json.dumps(meta)})
-    _fsync_and_rename(tmp, path)
+    try:
+        save_file(cpu, str(tmp), metadata={"format": FORMAT, "gankit": json.dumps(meta)})
+        _fsync_and_rename(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        raise GankitError(f"could not write checkpoint {path}: {why}; the earlier checkpoints in {path.parent} are "
+                          "intact. Free space (or fix the folder) and continue with --resume") from None
     return path
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete ``*.tmp`` files a killed process left behind; returns them."""
+    stale = sorted(Path(folder).glob(f"*{TMP_SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _fsync_and_rename(tmp: Path, path: Path) -> None:
@@ -56,10 +73,22 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
             header = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
+        _refuse_pickles(path)
         raise GankitError(f"cannot read checkpoint {path}: {exc}") from None
     if header.get("format") != FORMAT:
         raise GankitError(f"{path} is not a gankit checkpoint (format {header.get('format')!r})")
     return tensors, json.loads(header["gankit"])
+
+
+def _refuse_pickles(path: Path) -> None:
+    """Explain a file that safetensors could not read and that looks like a pickle (``torch.save``'s zip archive
+    or a raw pickle stream); nothing in it is ever unpickled."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        raise GankitError(f"{path} is a pickle (as torch.save writes), not a gankit checkpoint; gankit never "
+                          "unpickles, since loading a pickle can run any code. Load it in a trusted session and "
+                          "save its tensors with safetensors instead")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -11,15 +11,24 @@ Run directory::
     RUN/eval/step_0001000.json        an evaluation every train.eval_every steps (FID, KID, ... with provenance)
     RUN/checkpoints/step_0001000.safetensors, RUN/checkpoints/latest.json
     RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID so far
+
+Reliability: a step-0 checkpoint is written before the first step, so there is always one to resume or roll back
+to; SIGTERM and SIGINT stop the loop after the current step, save a checkpoint and exit with a message; a NaN or Inf
+in a log row or in the weights (checked before every checkpoint) rolls the run back to its latest checkpoint and
+retries with ``health.remedy`` (see :mod:`gankit.train.health`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
+import re
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -29,11 +38,14 @@ from .. import __version__
 from ..config import Config, save_config, to_dict
 from ..data import load_dataset
 from ..data.sampler import BatchSampler
-from ..errors import ConfigError, GankitError
+from ..errors import ConfigError, GankitError, Interrupted
 from ..images import save_grid, save_scatter
+from ..metrics.evaluate import EvalSettings, Evaluation
+from ..metrics.evaluator import default_evaluator
 from ..models import build_models
 from ..registry import RECIPES
 from . import checkpoint as ckpt
+from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
 
@@ -62,6 +74,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.device = resolve_device(cfg.train.device)
         seed = cfg.train.seed
+        # ops that take no generator (dropout, say) draw from torch's global one: seed it for the run, and save it
+        torch.manual_seed(derive_seed(seed, "torch"))
         data = load_dataset(cfg.data, "train", seed=seed)
         self.data_info = {"sample_shape": list(data.sample_shape), "num_classes": data.num_classes,
                           "is_image": data.is_image, "dataset": cfg.data.name, "size": len(data)}
@@ -77,6 +91,11 @@ class Trainer:
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
         self.evaluation = self._make_evaluation()
         self.best: dict | None = None  # {"step", "fid"} of the best checkpoint so far
+        self.retries = 0  # rollbacks after non-finite values, over the whole run
+        self.window = _Window()
+        self.signal: int | None = None  # set by the SIGTERM/SIGINT handler; the loop stops after the current step
+        real = data.x[:len(self.preview)]
+        self.monitor = CollapseMonitor(cfg.health, diversity(real))
 
     def _preview_latents(self, data) -> torch.Tensor:
         """Fixed noise for the sample grids, so successive grids show the same codes."""
@@ -84,16 +103,13 @@ class Trainer:
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "preview"))
         return self.modules["generator"].sample_latent(n, generator=g)
 
-    def _make_evaluation(self):
+    def _make_evaluation(self) -> Evaluation | None:
         """The evaluator and reference features for periodic evaluation, or None when it is off or impossible."""
-        from ..metrics.evaluate import EvalSettings, Evaluation
-        from ..metrics.evaluator import default_evaluator
-
         tc = self.cfg.train
         if tc.eval_every == 0:
             return None
         if tc.evaluator is None and self.cfg.data.name != "toy2d" and default_evaluator(self.cfg.data.name) is None:
-            tqdm.write(f"note: no evaluation during training: data {self.cfg.data.name!r} has no built-in "
+            _say(f"note: no evaluation during training: data {self.cfg.data.name!r} has no built-in "
                        "evaluator (train one with `gankit evaluator train` and set train.evaluator)")
             return None
         settings = EvalSettings(n=tc.eval_samples, evaluator=tc.evaluator, device=str(self.device))
@@ -108,54 +124,148 @@ class Trainer:
     # The loop
 
     def fit(self) -> Path:
-        """Train until ``train.steps`` (or ``train.max_minutes``); returns the run directory."""
+        """Train until ``train.steps`` (or ``train.max_minutes``, or a signal); returns the run directory."""
         tc = self.cfg.train
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.run_dir / "config.yaml")
-        start, window = time.monotonic(), _Window()
+        ckpt.remove_stale_temporaries(self.run_dir / "checkpoints")
+        if self.step >= tc.steps:
+            return self.run_dir  # resumed a finished run: nothing to do (resume() said so)
+        if self.step == 0:
+            self.save_checkpoint()  # something to roll back or resume to, even if the first steps fail
+        deadline = None if tc.max_minutes is None else time.monotonic() + 60 * tc.max_minutes
         bar = tqdm(total=tc.steps, initial=self.step, disable=not tc.progress, dynamic_ncols=True,
                    desc="train", unit="step", mininterval=0.5)
-        try:
-            while self.step < tc.steps:
-                window.add(self.recipe.step(self.sampler, self.noise, tc.batch_size))
-                self.step += 1
-                bar.update(1)
-                self._periodic(window, bar)
-                if tc.max_minutes is not None and time.monotonic() - start > 60 * tc.max_minutes:
-                    tqdm.write(f"train.max_minutes={tc.max_minutes} reached at step {self.step}: stopping cleanly")
-                    break
-        except KeyboardInterrupt:
-            self.save_checkpoint()
-            bar.close()
-            raise GankitError(f"interrupted at step {self.step}; checkpoint saved. Continue with: gankit train "
-                              f"--out {self.run_dir} --resume") from None
+        with self._stop_on_signals():
+            self._loop(bar, deadline)
+            while not self._finish(bar):  # a rollback at the very end: train the lost steps again
+                self._loop(bar, deadline)
         bar.close()
-        self._finish(window)
         return self.run_dir
 
-    def _periodic(self, window: "_Window", bar) -> None:
+    def _loop(self, bar, deadline: float | None) -> None:
         tc = self.cfg.train
-        if self.step % tc.log_every == 0:
-            row = window.flush(self.step)
-            self.log.write(row)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("d_loss", "g_loss", "d_real", "d_fake")})
+        while self.step < tc.steps:
+            self.window.add(self.recipe.step(self.sampler, self.noise, tc.batch_size))
+            self.step += 1
+            self._periodic(bar)
+            bar.update(self.step - bar.n)  # a rollback moves the step back
+            if self.signal is not None:
+                self._stop_for_signal(bar)
+            if deadline is not None and time.monotonic() > deadline:
+                _say(f"train.max_minutes={tc.max_minutes} reached at step {self.step}: stopping cleanly")
+                return
+
+    @contextmanager
+    def _stop_on_signals(self):
+        """While training, SIGTERM and SIGINT ask the loop to stop after the current step (a second SIGINT
+        interrupts at once)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask_to_stop(signum, frame):
+            if self.signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.signal = signum
+
+        previous = {sig: signal.signal(sig, ask_to_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_for_signal(self, bar) -> None:
+        name = signal.Signals(self.signal).name
+        path = self.save_checkpoint()
+        bar.close()
+        raise Interrupted(f"{name} received: stopped at step {self.step}, checkpoint saved to {path}. Continue "
+                          f"with: gankit train --out {self.run_dir} --resume", exit_code=128 + self.signal)
+
+    def _periodic(self, bar) -> None:
+        tc = self.cfg.train
+        if self.step % tc.log_every == 0 and not self._log_row(bar):
+            return  # rolled back
         if self.step % tc.sample_every == 0:
             self.save_samples()
         if tc.eval_every and self.step % tc.eval_every == 0:
             self.evaluate()  # before the checkpoint, so that it records the best-so-far
         if self.step % tc.checkpoint_every == 0:
-            self.save_checkpoint()
+            self._checked_checkpoint()
 
-    def _finish(self, window: "_Window") -> None:
+    def _log_row(self, bar) -> bool:
+        """Write the window's log row; False when it held a NaN or Inf and the run was rolled back."""
+        row = self.window.flush(self.step)
+        bad = nonfinite_keys(row)
+        if bad:
+            self._recover(f"non-finite {', '.join(bad)} in the losses")
+            return False
+        self.log.write(row)
+        self._warn(self.monitor.observe_row(row))
+        shown = {k: f"{v:.3f}" for k, v in row.items() if k in ("d_loss", "g_loss", "d_real", "d_fake")}
+        if self.monitor.active:
+            shown["warn"] = "+".join(sorted(self.monitor.active))
+        bar.set_postfix(shown)
+        return True
+
+    def _checked_checkpoint(self) -> bool:
+        """A checkpoint, unless the weights hold a NaN or Inf: then the run rolls back instead (False)."""
+        bad = nonfinite_parameters(self.modules)
+        if bad:
+            self._recover(f"non-finite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+            return False
+        self.save_checkpoint()
+        return True
+
+    def _finish(self, bar) -> bool:
+        """The last log row, grid, evaluation and checkpoint; False when a NaN forced a rollback instead."""
         tc = self.cfg.train
-        if window.count:
-            self.log.write(window.flush(self.step))
+        if self.window.count and not self._log_row(bar):
+            return False
         if self.step % tc.sample_every != 0:
             self.save_samples()
         if tc.eval_every and self.step % tc.eval_every != 0:
             self.evaluate()
         if self.step % tc.checkpoint_every != 0:
-            self.save_checkpoint()
+            return self._checked_checkpoint()
+        return True
+
+    def _warn(self, warnings: list[str]) -> None:
+        for message in warnings:
+            _say(f"warning at step {self.step}: {message}")
+            self.log.write({"step": self.step, "warning": message})
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Health: rolling back after a NaN or Inf
+
+    def _recover(self, reason: str) -> None:
+        """Roll back to the latest checkpoint and retry with ``health.remedy``, or stop with a report."""
+        hc, failed_step = self.cfg.health, self.step
+        self.retries += 1
+        if hc.on_nonfinite == "stop" or self.retries > hc.retries:
+            self.log.write({"step": failed_step, "event": "stopped", "reason": reason, "rollbacks": self.retries - 1})
+            good = latest_checkpoint(self.run_dir)
+            raise GankitError(f"{reason} at step {failed_step}; stopped after {self.retries - 1} rollback(s) "
+                              f"(health.retries={hc.retries}). The last good checkpoint is {good}: lower optim.lr_g "
+                              "and optim.lr_d, try another recipe.loss, or raise health.retries, then --resume")
+        skipped = (self.sampler.state_dict(), self.noise.get_state()) if hc.remedy == "skip" else None
+        retries = self.retries
+        self.restore(latest_checkpoint(self.run_dir))
+        self.retries = retries  # the count covers the whole run, not only up to the restored checkpoint
+        if skipped is not None:  # go on from where the failed attempt was: its batches and noise are skipped
+            self.sampler.load_state_dict({k: v.clone() for k, v in skipped[0].items()})
+            self.noise.set_state(skipped[1])
+        else:
+            for opt in self.recipe.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] *= hc.lr_factor
+        self.window = _Window()
+        lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.recipe.optimizers.items()}
+        self.log.write({"step": self.step, "event": "rollback", "reason": reason, "failed_step": failed_step,
+                        "remedy": hc.remedy, "retry": self.retries, "lr": lrs})
+        _say(f"warning: {reason} at step {failed_step}: rolled back to step {self.step}, retry "
+             f"{self.retries}/{hc.retries} with remedy {hc.remedy} (learning rates {lrs})")
 
     # ------------------------------------------------------------------------------------------------------------
     # Samples
@@ -172,6 +282,8 @@ class Trainer:
         G.eval()
         out = G(self.preview)
         G.train(was_training)
+        ratio, warnings = self.monitor.observe_samples(out)
+        self._warn(warnings)
         if self.real_preview is None:
             return save_grid(out, self.samples_path(), nrow=self.cfg.train.grid_rows)
         return save_scatter(self.real_preview, out, self.samples_path())
@@ -218,9 +330,10 @@ class Trainer:
             t, optim_meta[name] = ckpt.optimizer_state(opt)
             tensors.update(ckpt.pack(f"optim.{name}", t))
         tensors.update(ckpt.pack("sampler", self.sampler.state_dict()))
-        tensors["rng.noise"] = self.noise.get_state()
+        tensors.update(_rng_states(self.noise))
         meta = {"step": self.step, "config": to_dict(self.cfg), "data": self.data_info, "optim": optim_meta,
-                "best": self.best, "versions": {"gankit": __version__, "torch": torch.__version__}}
+                "best": self.best, "health": {"retries": self.retries},
+                "versions": {"gankit": __version__, "torch": torch.__version__}}
         folder = self.run_dir / "checkpoints"
         if best:
             path = ckpt.save_checkpoint(folder / "best.safetensors", tensors, meta)
@@ -237,35 +350,82 @@ class Trainer:
             old.unlink()
 
     def resume(self) -> None:
-        """Restore models, optimizers, data position, noise RNG and step from the run's latest checkpoint."""
-        tensors, meta = ckpt.load_checkpoint(latest_checkpoint(self.run_dir), self.device)
+        """Continue from the newest readable checkpoint (an unreadable newer one is skipped with a warning)."""
+        for path in checkpoints_newest_first(self.run_dir):
+            try:
+                self.restore(path)
+                break
+            except GankitError as exc:
+                _say(f"warning: skipping an unreadable checkpoint: {exc}")
+        else:
+            raise GankitError(f"no readable checkpoint in {self.run_dir / 'checkpoints'}")
+        if self.step >= self.cfg.train.steps:
+            _say(f"note: {self.run_dir} is already at step {self.step} (train.steps={self.cfg.train.steps}): "
+                       f"nothing to do. To train longer: --resume --set train.steps={max(self.step * 2, 1)}")
+
+    def restore(self, path: Path) -> None:
+        """Restore models, optimizers, data position, every RNG, step, best and retries from one checkpoint."""
+        tensors, meta = ckpt.load_checkpoint(path, self.device)
         for name, module in self.modules.items():
             ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         for name, opt in self.recipe.optimizers.items():
             ckpt.load_optimizer_state(opt, ckpt.unpack(f"optim.{name}", tensors), meta["optim"][name])
         self.sampler.load_state_dict({k: v.cpu() for k, v in ckpt.unpack("sampler", tensors).items()})
-        self.noise.set_state(tensors["rng.noise"].cpu())
+        _set_rng_states(self.noise, tensors)
         self.step = int(meta["step"])
         self.best = meta.get("best")
+        self.retries = int(meta.get("health", {}).get("retries", 0))
         self.log.truncate_after(self.step)
-        if self.step >= self.cfg.train.steps:
-            raise GankitError(f"{self.run_dir} is already at step {self.step} >= train.steps="
-                              f"{self.cfg.train.steps}; raise it to continue, e.g. --set train.steps="
-                              f"{self.step * 2}")
+
+
+def _rng_states(noise: torch.Generator) -> dict[str, torch.Tensor]:
+    """The trainer's noise generator and torch's global generators (CPU, every CUDA device)."""
+    states = {"rng.noise": noise.get_state(), "rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return states
+
+
+def _set_rng_states(noise: torch.Generator, tensors: dict[str, torch.Tensor]) -> None:
+    noise.set_state(tensors["rng.noise"].cpu())
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"].cpu())
+    cuda = [tensors[k].cpu() for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+STEP_FILE = re.compile(r"step_\d{7}\.safetensors")
+
+
+def checkpoints_newest_first(run_dir: str | Path) -> list[Path]:
+    """The run's step checkpoints, the one ``latest.json`` names first, then by descending step."""
+    folder = Path(run_dir) / "checkpoints"
+    files = sorted((p for p in folder.glob("step_*.safetensors") if STEP_FILE.fullmatch(p.name)), reverse=True)
+    pointer = folder / "latest.json"
+    if pointer.is_file():
+        try:
+            name = json.loads(pointer.read_text()).get("file", "")
+        except (json.JSONDecodeError, AttributeError):
+            name = ""
+        # only a plain checkpoint name inside the folder counts: latest.json cannot point elsewhere
+        if STEP_FILE.fullmatch(str(name)) and (folder / name).is_file():
+            files = [folder / name] + [p for p in files if p.name != name]
+    return files
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path:
     """The newest checkpoint of a run: the one ``latest.json`` names, else the highest step on disk."""
-    folder = Path(run_dir) / "checkpoints"
-    pointer = folder / "latest.json"
-    if pointer.is_file():
-        path = folder / json.loads(pointer.read_text())["file"]
-        if path.is_file():
-            return path
-    files = sorted(folder.glob("step_*.safetensors"))
+    files = checkpoints_newest_first(run_dir)
     if not files:
+        folder = Path(run_dir) / "checkpoints"
         raise GankitError(f"no checkpoint in {folder}: train the run first (gankit train ... --out {run_dir})")
-    return files[-1]
+    return files[0]
+
+
+def _say(message: str) -> None:
+    """A warning or note on stderr, printed above the progress bar."""
+    tqdm.write(message, file=sys.stderr)
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
@@ -292,9 +452,6 @@ class _Window:
         now = time.monotonic()
         row = {"step": step, **{k: float(v) / self.count for k, v in self.sums.items()},
                "steps_per_s": self.count / max(now - self.since, 1e-9)}
-        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-        if bad:
-            tqdm.write(f"warning: non-finite {', '.join(bad)} at step {step}")
         self.sums, self.count, self.since = {}, 0, now
         return row
 
