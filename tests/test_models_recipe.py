@@ -14,18 +14,35 @@ from gankit.recipes.adversarial import AdversarialConfig, AdversarialRecipe
 from gankit.registry import MODELS
 
 SHAPES = {"image": (1, 8, 8), "points": (2,)}
+STEP_SHAPE = (1, 16, 16)  # two stride-2 layers: D's trunk has batch norm (or spectral norm) state to protect
+TINY = {  # per family: the smallest widths worth testing
+    "mlp_gan": {"g_hidden": [16, 16], "d_hidden": [16], "latent_dim": 4},
+    "mlp_toy": {"g_hidden": [16, 16], "d_hidden": [16], "latent_dim": 4},
+    "dcgan": {"g_width": 8, "d_width": 8, "latent_dim": 4},
+}
+KINDS = {"dcgan": ["image"]}  # families that take images only
+# (family, extra model keys, number of classes): every conditioning and stabiliser variant the families offer
+VARIANTS = [("mlp_gan", {}, 0), ("mlp_toy", {}, 0), ("dcgan", {}, 0),
+            ("mlp_gan", {"conditioning": "concat"}, 3), ("mlp_gan", {"pack": 2}, 0),
+            ("dcgan", {"conditioning": "concat"}, 3), ("dcgan", {"conditioning": "projection"}, 3),
+            ("dcgan", {"conditioning": "acgan"}, 3), ("dcgan", {"spectral_norm": True}, 0),
+            ("dcgan", {"pack": 2}, 0)]
+VARIANT_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in extra.items()) or 'plain'}" for n, extra, _ in VARIANTS]
 
 
-def tiny_model_cfg(name: str):
-    return from_dict({"model": {"name": name, "g_hidden": [16, 16], "d_hidden": [16], "latent_dim": 4}}).model
+def tiny_model_cfg(name: str, **extra):
+    return from_dict({"model": {"name": name, **TINY[name], **extra}}).model
 
 
-def make_parts(name: str, shape, schedule="full", d_steps=1, loss="non_saturating"):
-    modules = build_models(tiny_model_cfg(name), shape, 0, seed=0)
-    recipe = AdversarialRecipe(AdversarialConfig(loss=loss, d_steps=d_steps, schedule=schedule), modules,
-                               OptimConfig(lr_g=1e-2, lr_d=1e-2))
-    x = torch.rand(64, *shape) * 2 - 1
-    return modules, recipe, BatchSampler(ArrayData(x), seed=0)
+def make_parts(name: str, shape, schedule="full", d_steps=1, loss="non_saturating", extra=None, classes=0,
+               **recipe_keys):
+    modules = build_models(tiny_model_cfg(name, **(extra or {})), shape, classes, seed=0)
+    recipe = AdversarialRecipe(AdversarialConfig(loss=loss, d_steps=d_steps, schedule=schedule, **recipe_keys),
+                               modules, OptimConfig(lr_g=1e-2, lr_d=1e-2))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, *shape, generator=g) * 2 - 1
+    y = torch.randint(classes, (64,), generator=g) if classes else None
+    return modules, recipe, BatchSampler(ArrayData(x, y, classes), seed=0)
 
 
 def snapshot(module):
@@ -39,16 +56,66 @@ def changed(before, module):
 @pytest.mark.parametrize("name", MODELS.names())
 @pytest.mark.parametrize("kind", list(SHAPES))
 def test_shapes_and_ranges(name, kind):
+    if kind not in KINDS.get(name, list(SHAPES)):
+        pytest.skip(f"{name} takes {KINDS[name]} data only")
     shape = SHAPES[kind]
-    modules = build_models(tiny_model_cfg(name), shape, 0, seed=0)
+    cfg = tiny_model_cfg(name)
+    modules = build_models(cfg, shape, 0, seed=0)
     G, D = modules["generator"], modules["discriminator"]
     out = G.sample(5, generator=torch.Generator().manual_seed(0))
     assert out.shape == (5, *shape)
-    if tiny_model_cfg(name).output == "tanh":
+    if getattr(cfg, "output", "tanh") == "tanh":
         assert out.min() >= -1 and out.max() <= 1
     assert D(out).shape == (5,)
     with pytest.raises(AssertionError):
         G(torch.zeros(5, 3))
+
+
+@pytest.mark.parametrize("name, extra, classes", VARIANTS, ids=VARIANT_IDS)
+def test_every_variant_samples_and_judges(name, extra, classes):
+    modules = build_models(tiny_model_cfg(name, **extra), SHAPES["image"], classes, seed=0)
+    G, D = modules["generator"], modules["discriminator"]
+    labels = torch.tensor([0, 1, 2, 0]) if classes else None
+    out = G.sample(4, labels=labels, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (4, 1, 8, 8) and out.min() >= -1 and out.max() <= 1
+    pack = extra.get("pack", 1)
+    logits, cls = D.forward_all(out.reshape(4 // pack, pack, 8, 8), labels if D.conditioning != "acgan" else None)
+    assert logits.shape == (4 // pack,)
+    assert (cls is None) == (extra.get("conditioning") != "acgan")
+    if cls is not None:
+        assert cls.shape == (4, classes)
+
+
+@pytest.mark.parametrize("side, start, doublings", [(8, 4, 1), (16, 4, 2), (28, 7, 2), (32, 4, 3), (64, 4, 4)])
+def test_dcgan_resolution_is_an_argument(side, start, doublings):
+    from gankit.models.dcgan import plan
+
+    assert plan(side) == (start, doublings)
+    G = build_models(tiny_model_cfg("dcgan"), (3, side, side), 0, seed=0)["generator"]
+    assert G.sample(2).shape == (2, 3, side, side)
+
+
+def test_dcgan_follows_the_paper():
+    modules = build_models(tiny_model_cfg("dcgan"), (1, 32, 32), 0, seed=0)
+    G, D = modules["generator"], modules["discriminator"]
+    kinds = {type(m) for m in G.modules()} | {type(m) for m in D.modules()}
+    assert torch.nn.Linear not in kinds and torch.nn.MaxPool2d not in kinds  # no FC hidden layers, no pooling
+    assert all(m.stride == (2, 2) for m in D.trunk if isinstance(m, torch.nn.Conv2d))  # strided, no pooling
+    assert isinstance(list(G.net)[-1], torch.nn.Tanh) and any(isinstance(m, torch.nn.ReLU) for m in G.modules())
+    assert {m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.2}
+    assert not isinstance(list(D.trunk)[1], torch.nn.BatchNorm2d)  # no batch norm on D's input layer
+    sn = build_models(tiny_model_cfg("dcgan", spectral_norm=True), (1, 32, 32), 0, seed=0)["discriminator"]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in sn.modules())
+    assert all(hasattr(m, "parametrizations") for m in sn.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_conditioning_needs_labelled_data():
+    from gankit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="labelled data"):
+        build_models(tiny_model_cfg("dcgan", conditioning="projection"), (1, 8, 8), 0, seed=0)
+    with pytest.raises(ConfigError, match="unconditional"):
+        tiny_model_cfg("dcgan", conditioning="concat", pack=2)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -82,11 +149,24 @@ def test_seed_gan_architecture_is_exact():
     assert slopes == {0.2}
 
 
-@pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("schedule", ["full", "keras"])
-def test_generator_step_changes_g_and_leaves_d_untouched(name, schedule):
-    modules, recipe, _ = make_parts(name, SHAPES["image"], schedule)
+STEP_CASES = [(n, e, k, "full", {}) for n, e, k in VARIANTS] + [
+    ("mlp_gan", {}, 0, "keras", {}), ("dcgan", {}, 0, "keras", {}),
+    ("dcgan", {"d_batch_norm": False}, 0, "full", {"loss": "wasserstein", "penalty": "gp"}),
+    ("dcgan", {}, 0, "full", {"loss": "wasserstein", "weight_clip": 0.01}),
+    ("dcgan", {"spectral_norm": True}, 0, "full", {"loss": "hinge", "augment": "translation,cutout,color"}),
+    ("mlp_gan", {}, 0, "full", {"loss": "least_squares", "penalty": "r1"}),
+    ("mlp_gan", {}, 0, "full", {"loss": "relativistic_average"}),
+    ("mlp_gan", {}, 0, "full", {"label_smoothing": 0.1}),
+]
+STEP_IDS = [f"{n}-{s}-{'-'.join(f'{k}={v}' for k, v in {**e, **r}.items()) or 'plain'}" for n, e, _, s, r in STEP_CASES]
+
+
+@pytest.mark.parametrize("name, extra, classes, schedule, recipe_keys", STEP_CASES, ids=STEP_IDS)
+def test_generator_step_changes_g_and_leaves_d_untouched(name, extra, classes, schedule, recipe_keys):
+    modules, recipe, batches = make_parts(name, STEP_SHAPE, schedule, extra=extra, classes=classes, **recipe_keys)
     G, D = modules["generator"], modules["discriminator"]
+    recipe._d_step_full(batches, torch.Generator().manual_seed(0), 16)  # also fills last_real for RaGAN
+    recipe.optimizers["discriminator"].zero_grad(set_to_none=True)
     d_before, g_before = snapshot(D), snapshot(G)
     recipe._g_step(torch.Generator().manual_seed(0), 16)
     assert changed(d_before, D) == set()
@@ -95,10 +175,9 @@ def test_generator_step_changes_g_and_leaves_d_untouched(name, schedule):
     assert all(p.requires_grad for p in D.parameters())  # unfrozen again afterwards
 
 
-@pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("schedule", ["full", "keras"])
-def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, schedule):
-    modules, recipe, batches = make_parts(name, SHAPES["image"], schedule)
+@pytest.mark.parametrize("name, extra, classes, schedule, recipe_keys", STEP_CASES, ids=STEP_IDS)
+def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, extra, classes, schedule, recipe_keys):
+    modules, recipe, batches = make_parts(name, STEP_SHAPE, schedule, extra=extra, classes=classes, **recipe_keys)
     G, D = modules["generator"], modules["discriminator"]
     d_before = snapshot(D)
     g_params = [p.detach().clone() for p in G.parameters()]
@@ -108,7 +187,9 @@ def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, sched
     assert all(torch.equal(a, b) for a, b in zip(g_params, G.parameters()))
     assert all(p.grad is None for p in G.parameters())
     assert set(logs) == {"d_loss", "d_real", "d_fake", "d_acc"}
-    assert 0 <= float(logs["d_acc"]) <= 1
+    assert 0 <= float(logs["d_acc"]) <= 1 and torch.isfinite(logs["d_loss"])
+    if "weight_clip" in recipe_keys:
+        assert max(p.abs().max() for p in D.parameters()) <= recipe_keys["weight_clip"] + 1e-7
 
 
 @pytest.mark.parametrize("d_steps", [1, 3])
@@ -123,6 +204,15 @@ def test_k_discriminator_steps_per_generator_step(d_steps, schedule, updates_per
     assert batches.pos == d_steps * draws_per_d_step  # real images drawn by the discriminator only
     assert set(logs) == {"d_loss", "d_real", "d_fake", "d_acc", "g_loss"}
     assert all(v.dim() == 0 and not v.requires_grad for v in logs.values())
+
+
+def test_recipe_settings_are_checked():
+    from gankit.errors import ConfigError
+
+    for bad, words in [({"label_smoothing": 0.1, "loss": "hinge"}, "BCE"), ({"augment": "flip"}, "flip"),
+                       ({"schedule": "keras", "loss": "hinge"}, "keras"), ({"weight_clip": -1.0}, "weight_clip")]:
+        with pytest.raises(ConfigError, match=words):
+            AdversarialConfig(**bad)
 
 
 def test_gan_learns_a_shifted_gaussian():

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -92,26 +93,44 @@ class LoadedRun:
         self.data_info = data_info
 
     @property
+    def device(self) -> torch.device:
+        """Where the modules live."""
+        return next(self.generator.parameters()).device
+
+    @property
     def generator(self) -> torch.nn.Module:
-        """The generator module (in eval mode)."""
-        return self.modules["generator"]
+        """The generator module that samples (in eval mode): the EMA copy when the run kept one."""
+        return self.modules.get("generator_ema", self.modules["generator"])
+
+    @torch.no_grad()
+    def rng(self, seed: int | None = None) -> torch.Generator:
+        """A generator on the model's device: seeded, or from fresh entropy when ``seed`` is None."""
+        generator = torch.Generator(self.device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        return generator
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None, batch_size: int = 1000) -> torch.Tensor:
-        """n samples on the CPU: images (n, C, H, W) in [-1, 1], or points (n, D). ``seed`` makes them repeatable."""
-        if generator is None:
-            device = next(self.generator.parameters()).device
-            generator = torch.Generator(device)
-            if seed is None:
-                generator.seed()  # fresh entropy
-            else:
-                generator.manual_seed(seed)
-        chunks = []
+               generator: torch.Generator | None = None, batch_size: int = 1000,
+               truncation: float | None = None) -> torch.Tensor:
+        """n samples on the CPU: images (n, C, H, W) in [-1, 1], or points (n, D). ``seed`` makes them repeatable;
+        ``truncation`` draws the codes from a normal truncated at that threshold (the truncation trick)."""
+        from .latent import truncated_normal
+
+        generator = generator or self.rng(seed)
+        G, chunks = self.generator, []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             part = None if labels is None else labels[start:start + m]
-            chunks.append(self.generator.sample(m, labels=part, generator=generator).cpu())
+            if truncation is None:
+                chunks.append(G.sample(m, labels=part, generator=generator).cpu())
+                continue
+            z = truncated_normal(m, G.latent_dim, truncation, generator=generator, device=self.device)
+            part = part if part is not None else G.sample_labels(m, generator=generator)
+            chunks.append(G(z, part).cpu())
         return torch.cat(chunks)
 
 
@@ -125,6 +144,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     cfg = from_dict(meta["config"])
     data = meta["data"]
     modules = build_models(cfg.model, tuple(data["sample_shape"]), data["num_classes"], seed=0)
+    if any(k.startswith("model.generator_ema.") for k in tensors):
+        modules["generator_ema"] = copy.deepcopy(modules["generator"])
     for name, module in modules.items():
         ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         module.to(device).eval()

@@ -15,6 +15,7 @@ EPILOG = """examples:
   gankit train configs/seed_gan_mnist.yaml --set data.root=../shared/data/mnist --out runs/seed
   gankit train --out runs/seed --resume --set train.steps=60000
   gankit sample runs/seed -n 10000 -o samples.npz
+  gankit latent interpolate runs/seed -o walk.png     # also: traverse, arithmetic "7 thick - 7 thin + 3 thin"
   gankit eval runs/seed --json                   # FID, KID, precision/recall, modes... against the test split
   gankit eval samples.npz --data mnist --set data.root=../shared/data/mnist
   gankit evaluator train --data folder --set data.root=my_images -o my_evaluator.safetensors
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_train(sub)
     _add_sample(sub)
+    _add_latent(sub)
     _add_eval(sub)
     _add_evaluator(sub)
     return parser
@@ -57,7 +59,39 @@ def _add_sample(sub) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: fresh randomness)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png or .npz")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    p.add_argument("--label", type=int, default=None, help="class-conditional models: draw every sample of this class")
+    p.add_argument("--by-class", action="store_true", help="class-conditional models: a grid with one row per class "
+                                                          "(-n samples per row)")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="the truncation trick: redraw latent coordinates above PSI in magnitude")
     p.set_defaults(func=_sample)
+
+
+def _add_latent(sub) -> None:
+    p = sub.add_parser("latent", help="interpolation, traversal and arithmetic grids in a generator's latent space")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("run", help="run directory or .safetensors checkpoint")
+    common.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("--device", default="cpu")
+    common.add_argument("--label", type=int, default=None, help="class for a conditional generator (default 0)")
+    i = verbs.add_parser("interpolate", parents=[common], help="rows that walk between random codes")
+    i.add_argument("--rows", type=int, default=8)
+    i.add_argument("--steps", type=int, default=10)
+    i.add_argument("--linear", action="store_true", help="straight lines instead of spherical interpolation")
+    t = verbs.add_parser("traverse", parents=[common], help="one row per latent dimension, swept over [-r, r]")
+    t.add_argument("--dims", default=None, help="comma-separated dimensions (default: the first 10)")
+    t.add_argument("--steps", type=int, default=9)
+    t.add_argument("--radius", type=float, default=3.0)
+    a = verbs.add_parser("arithmetic", parents=[common], help="add and subtract mean codes of attributes",
+                         description="Rows: samples around each term's mean code, then around the result. Terms "
+                                     "are classes the evaluator recognises, optionally thick or thin: "
+                                     "'7 thick - 7 thin + 3 thin'.")
+    a.add_argument("expression")
+    a.add_argument("-n", type=int, default=4000, help="codes drawn to find the attribute means (default 4000)")
+    a.add_argument("--evaluator", default=None, help="evaluator (default: the run's dataset's own)")
+    p.set_defaults(func=_latent)
 
 
 def _add_eval(sub) -> None:
@@ -120,8 +154,58 @@ def _sample(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise GankitError(f"-n must be a positive number of samples, got {args.n}")
-    images = load(args.run, device=args.device).sample(args.n, seed=args.seed)
-    print(f"wrote {args.n} samples to {save_samples(images, args.output)}")
+    run = load(args.run, device=args.device)
+    labels, nrow = class_labels(run, args.n, args.label, args.by_class)
+    images = run.sample(len(labels) if labels is not None else args.n, seed=args.seed, labels=labels,
+                        truncation=args.truncation)
+    print(f"wrote {len(images)} samples to {save_samples(images, args.output, nrow=nrow)}")
+
+
+def class_labels(run, n: int, label: int | None, by_class: bool):
+    """(labels or None, grid columns or None) for ``gankit sample``'s --label and --by-class."""
+    import torch
+
+    from .errors import GankitError
+
+    k = getattr(run.generator, "num_classes", 0)
+    if (label is not None or by_class) and not k:
+        raise GankitError("--label and --by-class need a class-conditional model (model.conditioning)")
+    if label is not None:
+        if not 0 <= label < k:
+            raise GankitError(f"--label {label} is not a class of this model: expected 0..{k - 1}")
+        return torch.full((n,), label, dtype=torch.long, device=run.device), None
+    if by_class:
+        return torch.arange(k, device=run.device).repeat_interleave(n), n
+    return None, None
+
+
+def _latent(args: argparse.Namespace) -> None:
+    from . import latent
+    from .api import load, save_samples
+
+    run = load(args.run, device=args.device)
+    G, g = run.generator, run.rng(args.seed)
+    if args.verb == "interpolate":
+        images, cols = latent.interpolation_grid(G, args.rows, args.steps, not args.linear, generator=g,
+                                                 label=args.label), args.steps
+    elif args.verb == "traverse":
+        dims = None if args.dims is None else [int(d) for d in args.dims.split(",")]
+        images, cols = latent.traversal_grid(G, dims, args.steps, args.radius, generator=g, label=args.label), \
+            args.steps
+    else:
+        images, cols = latent.arithmetic(G, _evaluator_for(run, args.evaluator), args.expression, n=args.n,
+                                         generator=g), 8
+    print(f"wrote {save_samples(images, args.output, nrow=cols)}")
+
+
+def _evaluator_for(run, name: str | None):
+    from .errors import GankitError
+    from .metrics.evaluator import default_evaluator, load_evaluator
+
+    name = name or run.config.train.evaluator or default_evaluator(run.config.data.name)
+    if name is None:
+        raise GankitError("this run's data has no built-in evaluator: pass --evaluator FILE.safetensors")
+    return load_evaluator(name, run.device)
 
 
 def _eval(args: argparse.Namespace) -> None:

@@ -81,11 +81,13 @@ class TrainConfig:
     eval_every: int = 1000  # steps between evaluations (FID, KID, ... logged; best checkpoint kept); 0 = off
     eval_samples: int = 2000  # samples per evaluation during training (gankit eval defaults to 10,000)
     evaluator: str | None = None  # feature network: a built-in name or .safetensors file; None = the dataset's own
+    ema: float = 0.0  # decay of an EMA copy of the generator used for samples and evaluation; 0 = off (0.999)
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "grid_rows"):
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "a positive integer")
         _check(self.eval_every >= 0, "train.eval_every", self.eval_every, "an integer >= 0 (0 turns it off)")
+        _check(0 <= self.ema < 1, "train.ema", self.ema, "a decay in [0, 1), 0 for none")
         _check(self.eval_samples >= 1, "train.eval_samples", self.eval_samples, "a positive integer")
         _check(self.keep_checkpoints >= 1, "train.keep_checkpoints", self.keep_checkpoints, "an integer >= 1")
         _check(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes", self.max_minutes,

@@ -1,8 +1,12 @@
 """Log-likelihood estimates for latent-variable models (the VAE fills in :class:`LikelihoodModel`).
 
 With log weights log w_i = log p(x, z_i) - log q(z_i | x) for z_i ~ q(z | x), i = 1..k, the importance-weighted
-bound of Burda et al. 2016 (eq. 8) is L_k = log (1/k) sum_i w_i <= log p(x); L_1 is the ELBO, and L_k rises to
-log p(x) as k grows. The published MNIST protocol uses k = 5000.
+bound of Burda et al. 2016 ("Importance weighted autoencoders", eq. 8) is
+
+    L_k = log (1/k) sum_i w_i <= log p(x);
+
+L_1 is the ELBO, E[L_k] rises with k and tends to log p(x). The published MNIST protocol uses k = 5000, drawn here
+in chunks whose log-sum-exps are combined exactly: logsumexp over all k = logaddexp of the chunks' logsumexps.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ class LikelihoodModel(Protocol):
 
 
 def importance_weighted_bound(log_weights: torch.Tensor) -> torch.Tensor:
-    """(k, B) log weights -> (B,) L_k = logsumexp_i - log k."""
+    """(k, B) log weights -> (B,) L_k = logsumexp_i log w_i - log k."""
     return torch.logsumexp(log_weights, dim=0) - math.log(log_weights.shape[0])
 
 
@@ -36,20 +40,32 @@ def bits_per_dim(nll_nats: torch.Tensor | float, num_dims: int) -> torch.Tensor 
     return nll_nats / (num_dims * math.log(2))
 
 
+def _batch_bounds(model: LikelihoodModel, x: torch.Tensor, k: int, chunk: int,
+                  generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B,) L_k and (B,) ELBO for one batch, drawing the k samples ``chunk`` at a time."""
+    lse, total = None, None
+    for done in range(0, k, chunk):
+        c = min(chunk, k - done)
+        lw = model.log_weights(x, c, generator=generator).double()  # (c, B)
+        if lw.shape != (c, len(x)):
+            raise ValueError(f"log_weights(x, {c}) must return shape ({c}, {len(x)}), got {tuple(lw.shape)}")
+        part = torch.logsumexp(lw, dim=0)  # (B,)
+        lse = part if lse is None else torch.logaddexp(lse, part)
+        total = lw.sum(dim=0) if total is None else total + lw.sum(dim=0)
+    return lse - math.log(k), total / k
+
+
 @torch.no_grad()
 def estimate_nll(model: LikelihoodModel, x: torch.Tensor, k: int = 5000, batch_size: int = 100, chunk: int = 500,
                  generator: torch.Generator | None = None) -> dict:
-    """Mean -L_k (``nll``) and mean -ELBO (``elbo_nll``, from each chunk's samples) over ``x``, in nats."""
+    """Mean -L_k (``nll``) and mean -ELBO (``elbo_nll``, from the same k samples) over ``x``, in nats."""
+    if k < 1 or chunk < 1 or batch_size < 1 or len(x) == 0:
+        raise ValueError(f"need k, chunk, batch_size >= 1 and some inputs, got k={k}, chunk={chunk}, "
+                         f"batch_size={batch_size}, {len(x)} inputs")
     bounds, elbos = [], []
     for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size]
-        lse, elbo_sum, seen = None, 0.0, 0
-        for done in range(0, k, chunk):
-            lw = model.log_weights(xb, min(chunk, k - done), generator=generator)  # (c, B)
-            part = torch.logsumexp(lw, dim=0)
-            lse = part if lse is None else torch.logaddexp(lse, part)
-            elbo_sum, seen = elbo_sum + lw.sum(dim=0), seen + lw.shape[0]
-        bounds.append(lse - math.log(k))
-        elbos.append(elbo_sum / seen)
-    bound, lower = torch.cat(bounds), torch.cat(elbos)
-    return {"nll": float(-bound.mean()), "elbo_nll": float(-lower.mean()), "k": k, "n": len(x)}
+        bound, lower = _batch_bounds(model, x[start:start + batch_size], k, chunk, generator)
+        bounds.append(bound)
+        elbos.append(lower)
+    return {"nll": float(-torch.cat(bounds).mean()), "elbo_nll": float(-torch.cat(elbos).mean()), "k": k,
+            "n": len(x)}

@@ -9,6 +9,10 @@ layers start from Glorot-uniform weights and zero biases, as in Keras.
 ``mlp_toy`` is the same family with toy-sized defaults for 2-D mixtures: a linear output and no batch norm.
 
 The discriminator returns *logits* (the probability is ``sigmoid(logits)``); losses work on logits for stability.
+
+``conditioning: concat`` is the conditional GAN of Mirza & Osindero (2014, sec. 4.1): the one-hot label joins the
+noise at G's input and the flattened sample at D's input. ``pack`` is PacGAN's packing (Lin et al. 2018): D's input
+holds ``pack`` samples side by side.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -38,8 +43,14 @@ class MLPGANConfig:
     bn_eps: float = 1e-3
     output: Literal["tanh", "linear"] = "tanh"
     init: Literal["glorot", "torch"] = "glorot"
+    conditioning: Literal["none", "concat"] = "none"
+    pack: int = 1  # PacGAN: D judges this many samples at once
 
     def __post_init__(self) -> None:
+        if self.pack < 1:
+            raise ConfigError(f"model.pack={self.pack} is out of range: expected a positive integer")
+        if self.pack > 1 and self.conditioning != "none":
+            raise ConfigError("model.pack > 1 (PacGAN) needs an unconditional model: set model.conditioning=none")
         if self.latent_dim < 1:
             raise ConfigError(f"model.latent_dim={self.latent_dim} is out of range: expected a positive integer")
         for key in ("g_hidden", "d_hidden"):
@@ -65,12 +76,13 @@ class MLPToyConfig(MLPGANConfig):
 class MLPGenerator(nn.Module):
     """z (B, latent_dim) -> samples (B, *shape)."""
 
-    def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...]) -> None:
+    def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...], num_classes: int = 0) -> None:
         super().__init__()
         self.latent_dim = cfg.latent_dim
         self.shape = shape
+        self.num_classes = num_classes if cfg.conditioning == "concat" else 0
         layers: list[nn.Module] = []
-        width = cfg.latent_dim
+        width = cfg.latent_dim + self.num_classes
         for hidden in cfg.g_hidden:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(cfg.slope)]
             if cfg.batch_norm:
@@ -82,10 +94,20 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         _init(self, cfg.init)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map latent codes to samples."""
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Map latent codes (and labels, for a conditional generator) to samples."""
         assert z.dim() == 2 and z.shape[1] == self.latent_dim, f"expected (B, {self.latent_dim}), got {z.shape}"
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("a conditional generator needs labels")
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
         return self.net(z).view(z.shape[0], *self.shape)  # (B, *shape)
+
+    def sample_labels(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Uniform labels for a conditional generator (None for an unconditional one)."""
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=generator, device=next(self.parameters()).device)
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw n codes from the prior N(0, I)."""
@@ -95,11 +117,15 @@ class MLPGenerator(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw n samples (images in [-1, 1] for image data) in eval mode; ``labels`` is unused (unconditional)."""
+        """Draw n samples (images in [-1, 1] for image data) in eval mode; labels default to uniform ones for a
+        conditional generator and are ignored by an unconditional one."""
         was_training = self.training
         self.eval()
         try:
-            return self(self.sample_latent(n, generator=generator))
+            z = self.sample_latent(n, generator=generator)
+            if labels is None:
+                labels = self.sample_labels(n, generator=generator)
+            return self(z, labels if self.num_classes else None)
         finally:
             self.train(was_training)
 
@@ -107,10 +133,13 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """samples (B, *shape) -> logits (B,)."""
 
-    def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...]) -> None:
+    def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...], num_classes: int = 0) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(shape)
+        self.num_classes = num_classes if cfg.conditioning == "concat" else 0
+        self.conditioning = "concat" if self.num_classes else "none"
+        self.pack = cfg.pack
+        layers: list[nn.Module] = [nn.Flatten()]  # a no-op on the flattened input; keeps the layer indices
+        width = math.prod(shape) * cfg.pack + self.num_classes
         for hidden in cfg.d_hidden:
             layers += [nn.Linear(width, hidden), nn.LeakyReLU(cfg.slope)]
             width = hidden
@@ -118,9 +147,18 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         _init(self, cfg.init)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return one logit per sample."""
-        return self.net(x).squeeze(1)  # (B,)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Return one logit per (packed) sample."""
+        h = x.flatten(1)
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("a conditional discriminator needs labels")
+            h = torch.cat([h, F.one_hot(labels, self.num_classes).to(h.dtype)], dim=1)
+        return self.net(h).squeeze(1)  # (B,)
+
+    def forward_all(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
+        """(logits, None): no auxiliary classifier."""
+        return self(x, labels), None
 
 
 def _init(module: nn.Module, scheme: str) -> None:
@@ -133,7 +171,10 @@ def _init(module: nn.Module, scheme: str) -> None:
 
 
 def _build(cfg: MLPGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
-    return {"generator": MLPGenerator(cfg, shape), "discriminator": MLPDiscriminator(cfg, shape)}
+    if cfg.conditioning != "none" and num_classes < 2:
+        raise ConfigError(f"model.conditioning={cfg.conditioning} needs labelled data; this dataset has none")
+    return {"generator": MLPGenerator(cfg, shape, num_classes),
+            "discriminator": MLPDiscriminator(cfg, shape, num_classes)}
 
 
 MODELS.register("mlp_gan", config=MLPGANConfig)(_build)

@@ -10,6 +10,13 @@ Two schedules:
   mode (batch norm uses its running statistics). The generator update uses a full batch.
 
 In both, the player that is not learning is frozen: its parameters do not require gradients and receive none.
+
+What D sees, in order: DiffAugment (``augment``, applied alike to real and fake, in both players' steps), then
+PacGAN packing (the model's ``pack``). Class-conditional models get the real labels with real data and uniform
+labels drawn from the noise generator with fakes; an ``acgan`` discriminator adds ``aux_weight`` x the class
+cross-entropy to both players' losses (Odena et al. 2017, eq. 2-3: D on real and fake, G on fake). Stabilisers:
+``penalty`` (``gp``: WGAN-GP on interpolates; ``r1``: on real data, every ``penalty_every`` D steps with the weight
+scaled up to match, as lazy regularisation), ``weight_clip`` (WGAN), ``label_smoothing`` (one-sided, BCE losses).
 """
 
 from __future__ import annotations
@@ -18,28 +25,54 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import OptimConfig
 from ..errors import ConfigError
+from ..losses.penalties import gradient_penalty, r1_penalty
+from ..nn.diffaugment import diff_augment, parse_policy
 from ..registry import LOSSES, RECIPES
-
 
 @dataclass
 class AdversarialConfig:
     """What one GAN step is: the loss pair, k discriminator steps per generator step, the batch schedule."""
 
     name: str = "adversarial"
-    loss: str = "non_saturating"  # a registered loss: minimax, non_saturating, ...
+    loss: str = "non_saturating"  # a registered loss: minimax, non_saturating, least_squares, hinge, wasserstein, ...
     d_steps: int = 1  # k in Algorithm 1
     schedule: Literal["full", "keras"] = "full"
+    penalty: Literal["none", "gp", "r1"] = "none"
+    penalty_weight: float = 10.0  # lambda of WGAN-GP, gamma of R1
+    penalty_every: int = 1  # lazy regularisation: apply the penalty every this many D steps
+    weight_clip: float | None = None  # WGAN: clamp every D weight to [-c, c] after each D update (0.01 in the paper)
+    label_smoothing: float = 0.0  # one-sided: the real target becomes 1 - label_smoothing (BCE losses only)
+    augment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color"
+    aux_weight: float = 1.0  # ACGAN: weight of the class cross-entropy
 
     def __post_init__(self) -> None:
         if self.d_steps < 1:
             raise ConfigError(f"recipe.d_steps={self.d_steps} is out of range: expected an integer >= 1")
         from .. import losses  # noqa: F401  (registers the losses before the look-up)
 
-        LOSSES.get(self.loss)
+        loss = LOSSES.get(self.loss)
+        _require(self.penalty_weight >= 0 and self.penalty_every >= 1, "recipe.penalty_weight >= 0 and "
+                 "recipe.penalty_every >= 1")
+        _require(self.weight_clip is None or self.weight_clip > 0, "recipe.weight_clip > 0 (or null)")
+        _require(0 <= self.label_smoothing < 1, "recipe.label_smoothing in [0, 1)")
+        _require(self.label_smoothing == 0 or loss.bce, f"recipe.label_smoothing needs a BCE loss (minimax or "
+                 f"non_saturating), not {self.loss}")
+        _require(self.schedule == "full" or (loss.bce and self.penalty == "none" and not self.augment),
+                 "recipe.schedule=keras only with the BCE losses and without penalty or augment")
+        try:
+            parse_policy(self.augment)
+        except ValueError as exc:
+            raise ConfigError(f"recipe.augment={self.augment!r}: {exc}") from None
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid recipe settings: expected {what}")
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -55,6 +88,10 @@ class AdversarialRecipe:
         self.cfg = cfg
         self.G, self.D = modules["generator"], modules["discriminator"]
         self.loss = LOSSES.get(cfg.loss)
+        self.policy = parse_policy(cfg.augment)
+        self.pack = int(getattr(self.D, "pack", 1))
+        self.d_takes_labels = getattr(self.D, "conditioning", "none") in ("concat", "projection")
+        self.d_updates = 0
         betas = (optim.beta1, optim.beta2)
         self.optimizers = {
             "generator": torch.optim.Adam(self.G.parameters(), lr=optim.lr_g, betas=betas, eps=optim.eps),
@@ -63,43 +100,108 @@ class AdversarialRecipe:
 
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         """k discriminator updates then one generator update; returns detached scalar tensors (no host sync)."""
+        if batch_size % self.pack:
+            raise ConfigError(f"train.batch_size={batch_size} must be a multiple of model.pack={self.pack}")
         d_step = self._d_step_keras if self.cfg.schedule == "keras" else self._d_step_full
         for _ in range(self.cfg.d_steps):
             logs = d_step(batches, noise, batch_size)
         logs.update(self._g_step(noise, batch_size))
         return logs
 
+    # -- what D sees ------------------------------------------------------------------------------------------
+
+    def _view(self, x: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
+        """DiffAugment, then PacGAN packing: (B, C, ...) -> (B / pack, C * pack, ...)."""
+        if self.policy:
+            x = diff_augment(x, self.policy, noise)
+        if self.pack > 1:
+            x = x.reshape(x.shape[0] // self.pack, x.shape[1] * self.pack, *x.shape[2:])
+        return x
+
+    def _judge(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """D's logits (and ACGAN class logits) for an already-viewed batch."""
+        return self.D.forward_all(x, labels if self.d_takes_labels else None)
+
+    def _fakes(self, n: int, noise: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        labels = self.G.sample_labels(n, generator=noise)
+        return self.G(self.G.sample_latent(n, generator=noise), labels), labels
+
+    # -- the discriminator -------------------------------------------------------------------------------------
+
     def _d_step_full(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
-        real, _ = batches.next(batch_size)
+        real, real_y = batches.next(batch_size)
         with torch.no_grad():
-            fake = self.G(self.G.sample_latent(batch_size, generator=noise))
-        real_logits, fake_logits = self.D(real), self.D(fake)
-        loss = self.loss.d(real_logits, fake_logits)
+            fake, fake_y = self._fakes(batch_size, noise)
+        real_in, fake_in = self._view(real, noise), self._view(fake, noise)
+        (real_logits, real_cls), (fake_logits, fake_cls) = self._judge(real_in, real_y), self._judge(fake_in, fake_y)
+        loss = self._d_loss(real_logits, fake_logits)
+        if real_cls is not None:
+            loss = loss + self.cfg.aux_weight * (F.cross_entropy(real_cls, real_y) + F.cross_entropy(fake_cls, fake_y))
+        loss = loss + self._penalty(real_in, fake_in, real_y, noise)
         self._update("discriminator", loss)
+        self._clip()
+        self.last_real = (real, real_y)  # the relativistic generator loss compares against this batch
         return _d_logs(loss, real_logits, fake_logits)
+
+    def _d_loss(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor | None) -> torch.Tensor:
+        if self.loss.bce:
+            return self.loss.d(real_logits, fake_logits, real_target=1.0 - self.cfg.label_smoothing)
+        return self.loss.d(real_logits, fake_logits)
+
+    def _penalty(self, real_in: torch.Tensor, fake_in: torch.Tensor, labels, noise) -> torch.Tensor | float:
+        cfg = self.cfg
+        self.d_updates += 1
+        if cfg.penalty == "none" or cfg.penalty_weight == 0 or self.d_updates % cfg.penalty_every:
+            return 0.0
+        critic = lambda x: self._judge(x, labels)[0]  # noqa: E731
+        if cfg.penalty == "gp":
+            return cfg.penalty_weight * cfg.penalty_every * gradient_penalty(critic, real_in, fake_in, noise)
+        return cfg.penalty_weight * cfg.penalty_every * r1_penalty(critic, real_in)
+
+    def _clip(self) -> None:
+        if self.cfg.weight_clip is not None:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-self.cfg.weight_clip, self.cfg.weight_clip)
 
     def _d_step_keras(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         half = max(1, batch_size // 2)
-        real, _ = batches.next(half)
-        z = self.G.sample_latent(half, generator=noise)
-        fake = _predict(self.G, z)
-        real_logits = self.D(real)
-        loss_real = self.loss.d(real_logits, None)
+        real, real_y = batches.next(half)
+        z, fake_y = self.G.sample_latent(half, generator=noise), self.G.sample_labels(half, generator=noise)
+        fake = _predict(self.G, z, fake_y)
+        real_logits = self._judge(self._view(real, noise), real_y)[0]
+        loss_real = self._d_loss(real_logits, None)
         self._update("discriminator", loss_real)
-        fake_logits = self.D(fake)
-        loss_fake = self.loss.d(None, fake_logits)
+        fake_logits = self._judge(self._view(fake, noise), fake_y)[0]
+        loss_fake = self._d_loss(None, fake_logits)
         self._update("discriminator", loss_fake)
+        self.last_real = (real, real_y)
         # Keras reports 0.5 * (real + fake) as the discriminator loss.
         return _d_logs(0.5 * (loss_real + loss_fake), real_logits, fake_logits)
 
+    # -- the generator -----------------------------------------------------------------------------------------
+
     def _g_step(self, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         set_requires_grad(self.D, False)
+        # D's buffers (batch-norm statistics, spectral norm's power-iteration vectors) must not learn from the
+        # generator's step either: they are put back afterwards
+        buffers = [b.detach().clone() for b in self.D.buffers()]
         try:
-            fake = self.G(self.G.sample_latent(batch_size, generator=noise))
-            loss = self.loss.g(self.D(fake))
+            fake, fake_y = self._fakes(batch_size, noise)
+            fake_logits, fake_cls = self._judge(self._view(fake, noise), fake_y)
+            real_logits = None
+            if self.loss.relativistic:
+                real, real_y = self.last_real
+                real_logits = self._judge(self._view(real, noise), real_y)[0].detach()
+            loss = self.loss.g(fake_logits, real_logits)
+            if fake_cls is not None:
+                loss = loss + self.cfg.aux_weight * F.cross_entropy(fake_cls, fake_y)
             self._update("generator", loss)
         finally:
             set_requires_grad(self.D, True)
+            with torch.no_grad():
+                for b, saved in zip(self.D.buffers(), buffers):
+                    b.copy_(saved)
         return {"g_loss": loss.detach()}
 
     def _update(self, name: str, loss: torch.Tensor) -> None:
@@ -109,13 +211,13 @@ class AdversarialRecipe:
         opt.step()
 
 
-def _predict(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def _predict(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """G(z) in inference mode, as Keras' ``predict`` runs it."""
     was_training = G.training
     G.eval()
     try:
         with torch.no_grad():
-            return G(z)
+            return G(z, labels)
     finally:
         G.train(was_training)
 

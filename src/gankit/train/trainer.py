@@ -45,6 +45,7 @@ from ..metrics.evaluator import default_evaluator
 from ..models import build_models
 from ..registry import RECIPES
 from . import checkpoint as ckpt
+from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
@@ -83,9 +84,10 @@ class Trainer:
         for module in self.modules.values():
             module.to(self.device).train()
         self.recipe = RECIPES.get(cfg.recipe.name)(cfg.recipe, self.modules, cfg.optim)
+        self.ema = EMA(self.modules["generator"], cfg.train.ema) if cfg.train.ema else None
         self.sampler = BatchSampler(data, derive_seed(seed, "data"), self.device)
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
-        self.preview = self._preview_latents(data)
+        self.preview, self.preview_labels, self.grid_cols = self._preview_codes(data)
         self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
         self.step = 0
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
@@ -97,11 +99,27 @@ class Trainer:
         real = data.x[:len(self.preview)]
         self.monitor = CollapseMonitor(cfg.health, diversity(real))
 
-    def _preview_latents(self, data) -> torch.Tensor:
-        """Fixed noise for the sample grids, so successive grids show the same codes."""
-        n = self.cfg.train.grid_rows ** 2 if data.is_image else TOY_POINTS
+    def _preview_codes(self, data) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """Fixed noise (and labels) for the sample grids, so successive grids show the same codes; a conditional
+        generator's grid has one row per class (up to 16 classes). Returns (codes, labels, columns)."""
+        G = self.modules["generator"]
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "preview"))
-        return self.modules["generator"].sample_latent(n, generator=g)
+        k = getattr(G, "num_classes", 0)
+        if data.is_image and 2 <= k <= 16:
+            labels = torch.arange(k, device=self.device).repeat_interleave(k)  # row i: class i
+            return G.sample_latent(k * k, generator=g), labels, k
+        n = self.cfg.train.grid_rows ** 2 if data.is_image else TOY_POINTS
+        return G.sample_latent(n, generator=g), G.sample_labels(n, generator=g), self.cfg.train.grid_rows
+
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """The generator that draws grids and evaluation samples: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.modules["generator"]
+
+    def saved_modules(self) -> dict[str, torch.nn.Module]:
+        """Every module a checkpoint holds (the EMA generator as ``generator_ema``)."""
+        extra = {"generator_ema": self.ema.module} if self.ema is not None else {}
+        return {**self.modules, **extra}
 
     def _make_evaluation(self) -> Evaluation | None:
         """The evaluator and reference features for periodic evaluation, or None when it is off or impossible."""
@@ -147,6 +165,8 @@ class Trainer:
         tc = self.cfg.train
         while self.step < tc.steps:
             self.window.add(self.recipe.step(self.sampler, self.noise, tc.batch_size))
+            if self.ema is not None:
+                self.ema.update(self.modules["generator"])
             self.step += 1
             self._periodic(bar)
             bar.update(self.step - bar.n)  # a rollback moves the step back
@@ -277,15 +297,15 @@ class Trainer:
     @torch.no_grad()
     def save_samples(self) -> Path:
         """Write a grid (or a scatter plot for 2-D data) of the generator's output on the fixed noise."""
-        G = self.modules["generator"]
+        G = self.sampling_generator
         was_training = G.training
         G.eval()
-        out = G(self.preview)
+        out = G(self.preview, self.preview_labels)
         G.train(was_training)
         ratio, warnings = self.monitor.observe_samples(out)
         self._warn(warnings)
         if self.real_preview is None:
-            return save_grid(out, self.samples_path(), nrow=self.cfg.train.grid_rows)
+            return save_grid(out, self.samples_path(), nrow=self.grid_cols)
         return save_scatter(self.real_preview, out, self.samples_path())
 
     # ------------------------------------------------------------------------------------------------------------
@@ -296,13 +316,10 @@ class Trainer:
         """Score ``train.eval_samples`` samples (always from the same noise), log them, keep the best checkpoint."""
         if self.evaluation is None:
             return None
-        G = self.modules["generator"]
-        was_training = G.training
-        G.eval()
+        G = self.sampling_generator
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
         n, chunk = self.cfg.train.eval_samples, 1000
-        x = torch.cat([G.sample(min(chunk, n - i), generator=g) for i in range(0, n, chunk)])
-        G.train(was_training)
+        x = torch.cat([G.sample(min(chunk, n - i), generator=g) for i in range(0, n, chunk)])  # sample() uses eval mode
         result = self.evaluation.score(x, source=f"{self.run_dir} (step {self.step}, training-time evaluation)")
         result["step"] = self.step
         _write_json_atomic(self.run_dir / "eval" / f"step_{self.step:07d}.json", result)
@@ -324,7 +341,7 @@ class Trainer:
         """Write everything the run depends on to a new step checkpoint and point ``latest.json`` at it; with
         ``best``, to ``best.safetensors`` (described by ``best.json``) instead."""
         tensors, optim_meta = {}, {}
-        for name, module in self.modules.items():
+        for name, module in self.saved_modules().items():
             tensors.update(ckpt.pack(f"model.{name}", module.state_dict()))
         for name, opt in self.recipe.optimizers.items():
             t, optim_meta[name] = ckpt.optimizer_state(opt)
@@ -366,7 +383,7 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Restore models, optimizers, data position, every RNG, step, best and retries from one checkpoint."""
         tensors, meta = ckpt.load_checkpoint(path, self.device)
-        for name, module in self.modules.items():
+        for name, module in self.saved_modules().items():
             ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         for name, opt in self.recipe.optimizers.items():
             ckpt.load_optimizer_state(opt, ckpt.unpack(f"optim.{name}", tensors), meta["optim"][name])

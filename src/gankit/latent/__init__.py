@@ -1,0 +1,9 @@
+"""Latent-space tools for every generator with ``sample_latent`` and ``forward(z, labels)``: interpolation (linear
+and spherical), traversal of each latent dimension, DCGAN-style vector arithmetic on attribute means, and the
+truncation trick."""
+
+from .tools import (arithmetic, attribute_codes, interpolation_grid, lerp, parse_expression, slerp,
+                    traversal_grid, truncated_normal)
+
+__all__ = ["arithmetic", "attribute_codes", "interpolation_grid", "lerp", "parse_expression", "slerp",
+           "traversal_grid", "truncated_normal"]

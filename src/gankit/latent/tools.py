@@ -1,0 +1,153 @@
+"""Walking the latent space of a trained generator.
+
+* ``lerp`` / ``slerp``: straight and spherical interpolation between codes. Under a Gaussian prior a straight line
+  passes through codes of atypically small norm; slerp (Shoemake 1985, used for GANs by White 2016) keeps the norm.
+* ``traversal_grid``: one row per latent dimension, that dimension swept over [-r, r] with the others fixed, to look
+  for dimensions that control one visual factor.
+* ``arithmetic``: Radford et al. 2016 (sec. 6.3, fig. 7): average the codes of samples that share an attribute, then
+  add and subtract the averages. Attributes here are what the evaluator and the pixels can tell without labels: the
+  evaluator's class (``7``) and the stroke weight (``thick`` / ``thin``: the top and bottom third of mean ink among
+  the samples of that group). ``"7 thick - 7 thin + 3 thin"`` should draw a thick 3.
+* ``truncated_normal``: the truncation trick (Brock et al. 2019, sec. 3.1): codes drawn from N(0, I) with every
+  coordinate above ``threshold`` in magnitude redrawn; lower thresholds trade variety for fidelity.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from ..errors import GankitError
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(1 - t) a + t b for codes (D,) and weights (T,) -> (T, D)."""
+    return (1 - t)[:, None] * a[None] + t[:, None] * b[None]
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation along the great circle from a to b (lerp when they are parallel)."""
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:
+        return lerp(a, b, t)
+    sin = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / sin)[:, None] * a[None] + (torch.sin(t * omega) / sin)[:, None] * b[None]
+
+
+def truncated_normal(n: int, dim: int, threshold: float, *, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, dim) N(0, I) codes whose coordinates above ``threshold`` in magnitude are redrawn until none is."""
+    if threshold <= 0:
+        raise GankitError(f"truncation threshold must be positive, got {threshold}")
+    z = torch.randn(n, dim, generator=generator, device=device)
+    while True:
+        bad = z.abs() > threshold
+        if not bad.any():
+            return z
+        z[bad] = torch.randn(int(bad.sum()), generator=generator, device=device)
+
+
+@torch.no_grad()
+def _render(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    was_training = G.training
+    G.eval()
+    try:
+        return G(z, labels).cpu()
+    finally:
+        G.train(was_training)
+
+
+def _labels_for(G: nn.Module, n: int, label: int | None, device) -> torch.Tensor | None:
+    k = getattr(G, "num_classes", 0)
+    if not k:
+        return None
+    return torch.full((n,), 0 if label is None else label, dtype=torch.long, device=device)
+
+
+def interpolation_grid(G: nn.Module, rows: int = 8, steps: int = 10, spherical: bool = True, *,
+                       generator: torch.Generator | None = None, label: int | None = None) -> torch.Tensor:
+    """(rows * steps, ...) samples: each row walks from one random code to another."""
+    device = next(G.parameters()).device
+    ends = G.sample_latent(2 * rows, generator=generator)
+    t = torch.linspace(0, 1, steps, device=device)
+    walk = slerp if spherical else lerp
+    z = torch.cat([walk(ends[2 * i], ends[2 * i + 1], t) for i in range(rows)])  # (rows * steps, D)
+    return _render(G, z, _labels_for(G, len(z), label, device))
+
+
+def traversal_grid(G: nn.Module, dims: list[int] | None = None, steps: int = 9, radius: float = 3.0, *,
+                   generator: torch.Generator | None = None, label: int | None = None) -> torch.Tensor:
+    """(len(dims) * steps, ...) samples: row i sweeps latent dimension dims[i] over [-radius, radius]."""
+    device = next(G.parameters()).device
+    base = G.sample_latent(1, generator=generator)[0]
+    dims = list(range(min(G.latent_dim, 10))) if dims is None else dims
+    bad = [d for d in dims if not 0 <= d < G.latent_dim]
+    if bad:
+        raise GankitError(f"latent dimension {bad[0]} does not exist: this generator has 0..{G.latent_dim - 1}")
+    values = torch.linspace(-radius, radius, steps, device=device)
+    z = base.repeat(len(dims) * steps, 1)
+    for row, d in enumerate(dims):
+        z[row * steps:(row + 1) * steps, d] = values
+    return _render(G, z, _labels_for(G, len(z), label, device))
+
+
+TERM = re.compile(r"\s*([+-]?)\s*(\d+)(?:\s+(thick|thin))?\s*")
+
+
+def parse_expression(expr: str) -> list[tuple[int, int, str | None]]:
+    """'7 thick - 7 thin + 3 thin' -> [(+1, 7, 'thick'), (-1, 7, 'thin'), (+1, 3, 'thin')]."""
+    terms, pos = [], 0
+    while pos < len(expr):
+        m = TERM.match(expr, pos)
+        if not m or m.end() == pos:
+            raise GankitError(f"cannot read the arithmetic {expr!r} at {expr[pos:]!r}: write terms like "
+                              "'7 thick - 7 thin + 3 thin' (a class, optionally thick or thin, joined by + and -)")
+        terms.append((-1 if m.group(1) == "-" else 1, int(m.group(2)), m.group(3)))
+        pos = m.end()
+    if not terms:
+        raise GankitError("the arithmetic expression is empty")
+    return terms
+
+
+@torch.no_grad()
+def attribute_codes(G: nn.Module, evaluator, n: int = 4000, *, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw n codes; return (codes, the evaluator's class of each sample, each sample's mean ink)."""
+    z = G.sample_latent(n, generator=generator)
+    labels = _labels_for(G, n, None, z.device)
+    images = torch.cat([_render(G, z[i:i + 500], None if labels is None else labels[i:i + 500])
+                        for i in range(0, n, 500)])
+    _, probs = evaluator(images)
+    ink = (images.flatten(1) + 1).mean(dim=1) / 2  # mean brightness in [0, 1]
+    return z, torch.from_numpy(probs.argmax(1)), ink
+
+
+def _group_mean(z, classes, ink, cls: int, weight: str | None) -> torch.Tensor:
+    members = (classes == cls).nonzero().flatten()
+    if len(members) < 3:
+        raise GankitError(f"only {len(members)} samples look like a {cls}: draw more (-n) or pick another class")
+    if weight is not None:
+        order = members[ink[members].argsort()]
+        third = max(1, len(order) // 3)
+        members = order[-third:] if weight == "thick" else order[:third]
+    return z[members.to(z.device)].mean(dim=0)
+
+
+def arithmetic(G: nn.Module, evaluator, expr: str, *, n: int = 4000, samples: int = 8,
+               generator: torch.Generator | None = None, noise: float = 0.25) -> torch.Tensor:
+    """A grid: one row per term (samples near that group's mean code), then a row for the result of the
+    expression, each with ``samples`` columns of small perturbations (std ``noise``) of the mean code."""
+    if getattr(G, "num_classes", 0):
+        raise GankitError("latent arithmetic on classes needs an unconditional generator: a conditional one takes "
+                          "its class from the label, not the code")
+    terms = parse_expression(expr)
+    z, classes, ink = attribute_codes(G, evaluator, n, generator=generator)
+    means = [_group_mean(z, classes, ink, cls, weight) for _, cls, weight in terms]
+    result = sum(sign * m for (sign, _, _), m in zip(terms, means))
+    jitter = noise * torch.randn(samples, z.shape[1], generator=generator, device=z.device)
+    rows = [m[None] + jitter for m in means + [result]]
+    codes = torch.cat(rows)
+    return _render(G, codes, _labels_for(G, len(codes), None, codes.device))

@@ -1,0 +1,36 @@
+"""Gradient penalties on the critic. They need the critic and its inputs (autograd through D), so they take the
+module; they still never call ``.backward()`` or step an optimiser: they return a scalar to add to D's loss.
+
+* ``gradient_penalty`` (WGAN-GP, Gulrajani et al. 2017, eq. 3): lambda E[(||grad D(x_hat)||_2 - 1)^2] with
+  x_hat = eps x + (1 - eps) x_fake, eps ~ U[0, 1] drawn per sample; the norm runs over every non-batch dimension.
+* ``r1_penalty`` (Mescheder et al. 2018, eq. 9): gamma / 2 E[||grad D(x)||_2^2] on real data only.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+
+def _input_grad_norm2(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """(B,) squared L2 norm, over every non-batch dimension, of d critic(x).sum() / dx (graph kept for backward)."""
+    x = x.detach().requires_grad_(True)
+    out = critic(x)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1)
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """E[(||grad D(x_hat)|| - 1)^2] on random interpolates of real and fake (without the lambda factor)."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)  # one weight per sample
+    x_hat = eps * real.detach() + (1 - eps) * fake.detach()
+    norm = (_input_grad_norm2(critic, x_hat) + 1e-12).sqrt()  # eps keeps the gradient of sqrt finite at 0
+    return ((norm - 1) ** 2).mean()
+
+
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
+    """1/2 E[||grad D(x)||^2] on real data (without the gamma factor)."""
+    return 0.5 * _input_grad_norm2(critic, real).mean()
