@@ -231,7 +231,7 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(tmp_path, tiny_overrid
     assert best["fid"] == min(r["eval/fid"] for r in evals)
     assert (run_dir / "checkpoints" / "best.safetensors").is_file()
     assert sorted(p.name for p in (run_dir / "eval").glob("*.json")) == ["step_0000010.json", "step_0000020.json"]
-    assert "eval at step 20" in capsys.readouterr().out
+    assert "eval at step 20" in capsys.readouterr().err
     # gankit eval on the run writes its own result beside the training-time ones
     assert main(["eval", str(run_dir), "-n", "500", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

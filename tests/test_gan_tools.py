@@ -100,8 +100,9 @@ def test_ema_follows_the_formula():
     before = ema.module.weight.detach().clone()
     with torch.no_grad():
         G.weight.add_(1.0)
-    ema.update(G)
+    ema.update(G, step=1000)
     assert torch.allclose(ema.module.weight, 0.9 * before + 0.1 * G.weight)
+    assert abs(ema.beta(0) - 0.1) < 1e-12 and abs(ema.beta(10) - 11 / 20) < 1e-12  # warm-up
     assert not any(p.requires_grad for p in ema.module.parameters())
 
 

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..errors import ConfigError
+from ..nn.generator import Generator
 from ..registry import MODELS
 
 Conditioning = Literal["none", "concat", "projection", "acgan"]
@@ -85,7 +86,7 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(Generator):
     """z (B, latent_dim) [+ labels (B,)] -> images (B, C, S, S) in [-1, 1]."""
 
     def __init__(self, cfg: DCGANConfig, shape: tuple[int, ...], num_classes: int) -> None:
@@ -106,36 +107,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Map codes (and labels, for a conditional generator) to images."""
-        assert z.dim() == 2 and z.shape[1] == self.latent_dim, f"expected (B, {self.latent_dim}), got {z.shape}"
-        if self.num_classes:
-            if labels is None:
-                raise ValueError("a conditional generator needs labels")
-            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
-        return self.net(z[:, :, None, None])
-
-    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw n codes from the prior N(0, I)."""
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.net[0].weight.device)
-
-    def sample_labels(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Uniform labels for a conditional generator (None for an unconditional one)."""
-        if not self.num_classes:
-            return None
-        return torch.randint(self.num_classes, (n,), generator=generator, device=self.net[0].weight.device)
-
-    @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images in [-1, 1], drawn in eval mode; labels default to uniform ones for a conditional model."""
-        was_training = self.training
-        self.eval()
-        try:
-            z = self.sample_latent(n, generator=generator)
-            if labels is None:
-                labels = self.sample_labels(n, generator=generator)
-            return self(z, labels if self.num_classes else None)
-        finally:
-            self.train(was_training)
+        return self.net(self.join_labels(z, labels)[:, :, None, None])
 
 
 class DCGANDiscriminator(nn.Module):

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..nn.generator import Generator
 from ..registry import MODELS
 
 
@@ -73,7 +74,7 @@ class MLPToyConfig(MLPGANConfig):
     init: Literal["glorot", "torch"] = "torch"
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(Generator):
     """z (B, latent_dim) -> samples (B, *shape)."""
 
     def __init__(self, cfg: MLPGANConfig, shape: tuple[int, ...], num_classes: int = 0) -> None:
@@ -96,38 +97,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Map latent codes (and labels, for a conditional generator) to samples."""
-        assert z.dim() == 2 and z.shape[1] == self.latent_dim, f"expected (B, {self.latent_dim}), got {z.shape}"
-        if self.num_classes:
-            if labels is None:
-                raise ValueError("a conditional generator needs labels")
-            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
-        return self.net(z).view(z.shape[0], *self.shape)  # (B, *shape)
-
-    def sample_labels(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Uniform labels for a conditional generator (None for an unconditional one)."""
-        if not self.num_classes:
-            return None
-        return torch.randint(self.num_classes, (n,), generator=generator, device=next(self.parameters()).device)
-
-    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw n codes from the prior N(0, I)."""
-        device = next(self.parameters()).device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
-
-    @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw n samples (images in [-1, 1] for image data) in eval mode; labels default to uniform ones for a
-        conditional generator and are ignored by an unconditional one."""
-        was_training = self.training
-        self.eval()
-        try:
-            z = self.sample_latent(n, generator=generator)
-            if labels is None:
-                labels = self.sample_labels(n, generator=generator)
-            return self(z, labels if self.num_classes else None)
-        finally:
-            self.train(was_training)
+        return self.net(self.join_labels(z, labels)).view(z.shape[0], *self.shape)  # (B, *shape)
 
 
 class MLPDiscriminator(nn.Module):

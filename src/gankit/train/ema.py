@@ -1,6 +1,8 @@
 """An exponential moving average of the generator's weights (Karras et al. 2018, sec. 3; Yazıcı et al. 2019),
-used for sampling, grids and evaluation: ema <- decay * ema + (1 - decay) * weights after every step. Buffers (batch
-norm's running statistics) are copied, not averaged."""
+used for sampling, grids and evaluation: ema <- beta * ema + (1 - beta) * weights after every step, with
+beta = min(decay, (1 + t) / (10 + t)) at step t, so that early on the average does not drag in the random initial
+weights for thousands of steps (the warm-up of TensorFlow's ExponentialMovingAverage with num_updates). Buffers
+(batch norm's running statistics) are copied, not averaged."""
 
 from __future__ import annotations
 
@@ -17,10 +19,14 @@ class EMA:
         self.decay = decay
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
 
+    def beta(self, step: int) -> float:
+        """The averaging weight after ``step`` updates."""
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, source: nn.Module) -> None:
-        """One averaging step towards ``source``'s current weights."""
+    def update(self, source: nn.Module, step: int) -> None:
+        """One averaging step towards ``source``'s current weights (``step``: updates made so far)."""
         mine, theirs = list(self.module.parameters()), list(source.parameters())
-        torch._foreach_lerp_(mine, theirs, 1.0 - self.decay)
+        torch._foreach_lerp_(mine, theirs, 1.0 - self.beta(step))
         for b_mine, b_theirs in zip(self.module.buffers(), source.buffers()):
             b_mine.copy_(b_theirs)

@@ -166,7 +166,7 @@ class Trainer:
         while self.step < tc.steps:
             self.window.add(self.recipe.step(self.sampler, self.noise, tc.batch_size))
             if self.ema is not None:
-                self.ema.update(self.modules["generator"])
+                self.ema.update(self.modules["generator"], self.step)
             self.step += 1
             self._periodic(bar)
             bar.update(self.step - bar.n)  # a rollback moves the step back
@@ -330,8 +330,7 @@ class Trainer:
             self.save_checkpoint(best=True)
         summary = ", ".join(f"{k}={result[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "modes")
                             if k in result)
-        tqdm.write(f"eval at step {self.step}: {summary} (best fid {self.best['fid']:.4g} at step "
-                   f"{self.best['step']})")
+        _say(f"eval at step {self.step}: {summary} (best fid {self.best['fid']:.4g} at step {self.best['step']})")
         return result
 
     # ------------------------------------------------------------------------------------------------------------
