@@ -236,7 +236,8 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(tmp_path, tiny_overrid
     assert main(["eval", str(run_dir), "-n", "500", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["step"] == 20 and result["provenance"]["num_samples"] == 500
-    assert json.loads((run_dir / "eval" / "step_0000020.json").read_text())["provenance"]["num_samples"] == 500
+    assert json.loads((run_dir / "eval" / "step_0000020-n500.json").read_text())["provenance"]["num_samples"] == 500
+    assert json.loads((run_dir / "eval" / "step_0000020.json").read_text())["provenance"]["num_samples"] == 400
     # the best checkpoint survives a resume: its record travels in every step checkpoint
     gankit.train(None, overrides=["train.steps=30"], out=run_dir, resume=True)
     best_after = json.loads((run_dir / "checkpoints" / "best.json").read_text())

@@ -280,3 +280,23 @@ def test_dying_in_the_middle_of_a_checkpoint_write_loses_nothing(tmp_path, monke
     assert calls[-1] == "step_0000015.safetensors" and list((tmp_path / "r" / "checkpoints").glob("*.tmp"))
     gankit.train(None, out=tmp_path / "r", resume=True)
     assert_same_state(straight, tmp_path / "r")
+
+
+def test_a_new_learning_rate_on_resume_wins_and_a_mismatched_model_is_an_error(tmp_path):
+    config = write_config(tmp_path / "c.yaml", steps=10, checkpoint_every=5)
+    run_dir = gankit.train(config, out=tmp_path / "r")
+    gankit.train(None, overrides=["train.steps=15", "optim.lr_g=5e-5"], out=run_dir, resume=True)
+    meta = ckpt.load_checkpoint(latest_checkpoint(run_dir))[1]
+    assert abs(meta["optim"]["generator"]["param_groups"][0]["lr"] - 5e-5) < 1e-15
+    with pytest.raises(GankitError, match="does not match the model"):
+        gankit.train(None, overrides=["train.steps=20", "model.g_hidden=[64, 64]"], out=run_dir, resume=True)
+
+
+def test_a_half_written_log_line_does_not_stop_a_resume(tmp_path):
+    config = write_config(tmp_path / "c.yaml", steps=10, checkpoint_every=5)
+    run_dir = gankit.train(config, out=tmp_path / "r")
+    with open(run_dir / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 11, "d_lo')  # killed mid-write
+    gankit.train(None, overrides=["train.steps=15"], out=run_dir, resume=True)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10, 15]

@@ -197,7 +197,7 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     """Evaluate a run directory or checkpoint (samples drawn from its generator) or an ``.npz`` of samples
     (``data`` names their dataset) against the dataset's test split. ``settings`` are
     :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). A run's result is also
-    written to ``RUN/eval/step_XXXXXXX.json`` unless ``write`` is false."""
+    written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
     from .metrics.evaluate import EvalSettings, Evaluation
 
     target = Path(target)
@@ -218,7 +218,7 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     result = evaluation.score(run.sample(n, seed=opts.seed), source=f"{target} (step {run.step})")
     result["step"] = run.step
     if write and target.is_dir():
-        out = target / "eval" / f"step_{run.step:07d}.json"
+        out = target / "eval" / f"step_{run.step:07d}-n{n}.json"  # beside, not over, the training-time ones
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -64,6 +64,8 @@ def _labels_for(G: nn.Module, n: int, label: int | None, device) -> torch.Tensor
     k = getattr(G, "num_classes", 0)
     if not k:
         return None
+    if label is not None and not 0 <= label < k:
+        raise GankitError(f"--label {label} is not a class of this model: expected 0..{k - 1}")
     return torch.full((n,), 0 if label is None else label, dtype=torch.long, device=device)
 
 

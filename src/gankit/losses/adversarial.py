@@ -113,18 +113,19 @@ class AdversarialLoss:
 
     ``relativistic``: both losses need the real and the fake logits of the same step (no one-sided updates), and
     the generator's loss takes ``(fake_logits, real_logits)``. ``bce``: the critic is a probability (label smoothing
-    applies)."""
+    applies). ``boundary``: the critic value that separates its "real" and "fake" verdicts, for its accuracy."""
 
     d: Callable[..., torch.Tensor]
     g: Callable[..., torch.Tensor]
     relativistic: bool = False
     bce: bool = False
+    boundary: float | None = 0.0  # critic value between "real" and "fake" (None: the loss has none)
 
 
 LOSSES.register("minimax")(AdversarialLoss(d=d_bce, g=g_minimax, bce=True))
 LOSSES.register("non_saturating")(AdversarialLoss(d=d_bce, g=g_non_saturating, bce=True))
-LOSSES.register("least_squares")(AdversarialLoss(d=d_least_squares, g=g_least_squares))
+LOSSES.register("least_squares")(AdversarialLoss(d=d_least_squares, g=g_least_squares, boundary=0.5))
 LOSSES.register("hinge")(AdversarialLoss(d=d_hinge, g=g_critic))
-LOSSES.register("wasserstein")(AdversarialLoss(d=d_wasserstein, g=g_critic))
+LOSSES.register("wasserstein")(AdversarialLoss(d=d_wasserstein, g=g_critic, boundary=None))
 LOSSES.register("relativistic_average")(AdversarialLoss(d=d_relativistic_average, g=g_relativistic_average,
-                                                        relativistic=True))
+                                                        relativistic=True, boundary=None))

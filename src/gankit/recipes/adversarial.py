@@ -98,10 +98,27 @@ class AdversarialRecipe:
             "discriminator": torch.optim.Adam(self.D.parameters(), lr=optim.lr_d, betas=betas, eps=optim.eps),
         }
 
-    def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
-        """k discriminator updates then one generator update; returns detached scalar tensors (no host sync)."""
+    def validate(self, data, batch_size: int) -> None:
+        """Refuse settings that cannot work with this data and models, before training starts."""
         if batch_size % self.pack:
             raise ConfigError(f"train.batch_size={batch_size} must be a multiple of model.pack={self.pack}")
+        if self.policy and not data.is_image:
+            raise ConfigError(f"recipe.augment={self.cfg.augment!r} transforms images; data {data.name!r} holds "
+                              "points: set recipe.augment to an empty string")
+        if self.cfg.schedule == "keras" and getattr(self.D, "conditioning", "none") == "acgan":
+            raise ConfigError("recipe.schedule=keras has no class loss for model.conditioning=acgan: use "
+                              "recipe.schedule=full")
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must keep besides the optimizers: the D-update count that times lazy penalties."""
+        return {"d_updates": self.d_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.d_updates = int(state.get("d_updates", 0))
+
+    def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        """k discriminator updates then one generator update; returns detached scalar tensors (no host sync)."""
         d_step = self._d_step_keras if self.cfg.schedule == "keras" else self._d_step_full
         for _ in range(self.cfg.d_steps):
             logs = d_step(batches, noise, batch_size)
@@ -141,7 +158,7 @@ class AdversarialRecipe:
         self._update("discriminator", loss)
         self._clip()
         self.last_real = (real, real_y)  # the relativistic generator loss compares against this batch
-        return _d_logs(loss, real_logits, fake_logits)
+        return _d_logs(loss, real_logits, fake_logits, self.loss)
 
     def _d_loss(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor | None) -> torch.Tensor:
         if self.loss.bce:
@@ -177,7 +194,7 @@ class AdversarialRecipe:
         self._update("discriminator", loss_fake)
         self.last_real = (real, real_y)
         # Keras reports 0.5 * (real + fake) as the discriminator loss.
-        return _d_logs(0.5 * (loss_real + loss_fake), real_logits, fake_logits)
+        return _d_logs(0.5 * (loss_real + loss_fake), real_logits, fake_logits, self.loss)
 
     # -- the generator -----------------------------------------------------------------------------------------
 
@@ -222,14 +239,16 @@ def _predict(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) 
         G.train(was_training)
 
 
-def _d_logs(loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {
-        "d_loss": loss.detach(),
-        "d_real": torch.sigmoid(real_logits.detach()).mean(),  # mean D(x): 1 is a sure "real"
-        "d_fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
-        # share of real and fake samples D classifies correctly; pinned at 1 is a sign of collapse
-        "d_acc": 0.5 * ((real_logits.detach() > 0).float().mean() + (fake_logits.detach() < 0).float().mean()),
-    }
+def _d_logs(loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor, adv) -> dict[str, torch.Tensor]:
+    """The discriminator's log: its loss, what it says of real and fake data (the probability D(x) for the BCE
+    losses, the raw critic value otherwise) and, where the loss has a decision boundary, its accuracy."""
+    real, fake = real_logits.detach(), fake_logits.detach()
+    logs = {"d_loss": loss.detach(),
+            "d_real": torch.sigmoid(real).mean() if adv.bce else real.mean(),
+            "d_fake": torch.sigmoid(fake).mean() if adv.bce else fake.mean()}
+    if adv.boundary is not None:  # share of real and fake samples D classifies correctly; pinned at 1: collapse?
+        logs["d_acc"] = 0.5 * ((real > adv.boundary).float().mean() + (fake < adv.boundary).float().mean())
+    return logs
 
 
 RECIPES.register("adversarial", config=AdversarialConfig)(AdversarialRecipe)

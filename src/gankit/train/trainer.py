@@ -84,6 +84,8 @@ class Trainer:
         for module in self.modules.values():
             module.to(self.device).train()
         self.recipe = RECIPES.get(cfg.recipe.name)(cfg.recipe, self.modules, cfg.optim)
+        if hasattr(self.recipe, "validate"):
+            self.recipe.validate(data, cfg.train.batch_size)  # before anything is written
         self.ema = EMA(self.modules["generator"], cfg.train.ema) if cfg.train.ema else None
         self.sampler = BatchSampler(data, derive_seed(seed, "data"), self.device)
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
@@ -198,8 +200,12 @@ class Trainer:
 
     def _stop_for_signal(self, bar) -> None:
         name = signal.Signals(self.signal).name
-        path = self.save_checkpoint()
         bar.close()
+        if nonfinite_parameters(self.modules):  # never make a NaN checkpoint the latest one
+            raise Interrupted(f"{name} received at step {self.step}; the weights hold NaN or Inf, so no checkpoint "
+                              f"was saved: --resume continues from {latest_checkpoint(self.run_dir)}",
+                              exit_code=128 + self.signal)
+        path = self.save_checkpoint()
         raise Interrupted(f"{name} received: stopped at step {self.step}, checkpoint saved to {path}. Continue "
                           f"with: gankit train --out {self.run_dir} --resume", exit_code=128 + self.signal)
 
@@ -314,8 +320,8 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict | None:
         """Score ``train.eval_samples`` samples (always from the same noise), log them, keep the best checkpoint."""
-        if self.evaluation is None:
-            return None
+        if self.evaluation is None or nonfinite_parameters(self.saved_modules()):
+            return None  # NaN weights: the next log row or checkpoint rolls the run back
         G = self.sampling_generator
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
         n, chunk = self.cfg.train.eval_samples, 1000
@@ -346,9 +352,10 @@ class Trainer:
             t, optim_meta[name] = ckpt.optimizer_state(opt)
             tensors.update(ckpt.pack(f"optim.{name}", t))
         tensors.update(ckpt.pack("sampler", self.sampler.state_dict()))
-        tensors.update(_rng_states(self.noise))
+        tensors.update(_rng_states(self.noise, self.device))
         meta = {"step": self.step, "config": to_dict(self.cfg), "data": self.data_info, "optim": optim_meta,
                 "best": self.best, "health": {"retries": self.retries},
+                "recipe": self.recipe.state_dict() if hasattr(self.recipe, "state_dict") else {},
                 "versions": {"gankit": __version__, "torch": torch.__version__}}
         folder = self.run_dir / "checkpoints"
         if best:
@@ -369,10 +376,12 @@ class Trainer:
         """Continue from the newest readable checkpoint (an unreadable newer one is skipped with a warning)."""
         for path in checkpoints_newest_first(self.run_dir):
             try:
-                self.restore(path)
-                break
+                state = ckpt.load_checkpoint(path, "cpu")
             except GankitError as exc:
                 _say(f"warning: skipping an unreadable checkpoint: {exc}")
+                continue
+            self.apply(*state)  # a checkpoint that reads but does not fit the config is an error, not skipped
+            break
         else:
             raise GankitError(f"no readable checkpoint in {self.run_dir / 'checkpoints'}")
         if self.step >= self.cfg.train.steps:
@@ -381,33 +390,48 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         """Restore models, optimizers, data position, every RNG, step, best and retries from one checkpoint."""
-        tensors, meta = ckpt.load_checkpoint(path, self.device)
+        self.apply(*ckpt.load_checkpoint(path, "cpu"))  # CPU: load_state_dict moves tensors where they belong
+
+    def apply(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Restore the state that :meth:`save_checkpoint` wrote (tensors on the CPU)."""
         for name, module in self.saved_modules().items():
             ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         for name, opt in self.recipe.optimizers.items():
             ckpt.load_optimizer_state(opt, ckpt.unpack(f"optim.{name}", tensors), meta["optim"][name])
-        self.sampler.load_state_dict({k: v.cpu() for k, v in ckpt.unpack("sampler", tensors).items()})
-        _set_rng_states(self.noise, tensors)
+        self._apply_new_learning_rates(meta["config"].get("optim", {}))
+        if hasattr(self.recipe, "load_state_dict"):
+            self.recipe.load_state_dict(meta.get("recipe", {}))
+        self.sampler.load_state_dict(ckpt.unpack("sampler", tensors))
+        _set_rng_states(self.noise, tensors, self.device)
         self.step = int(meta["step"])
         self.best = meta.get("best")
         self.retries = int(meta.get("health", {}).get("retries", 0))
         self.log.truncate_after(self.step)
 
+    def _apply_new_learning_rates(self, saved: dict) -> None:
+        """A learning rate changed since the checkpoint (--resume --set optim.lr_g=...) wins over the saved one;
+        otherwise the saved one stays (it may have been lowered by a rollback)."""
+        for name, key in (("generator", "lr_g"), ("discriminator", "lr_d")):
+            new = getattr(self.cfg.optim, key)
+            if name in self.recipe.optimizers and key in saved and saved[key] != new:
+                for group in self.recipe.optimizers[name].param_groups:
+                    group["lr"] = new
 
-def _rng_states(noise: torch.Generator) -> dict[str, torch.Tensor]:
-    """The trainer's noise generator and torch's global generators (CPU, every CUDA device)."""
+
+def _rng_states(noise: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """The trainer's noise generator and torch's global generators (CPU; every CUDA device for a CUDA run)."""
     states = {"rng.noise": noise.get_state(), "rng.torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
+    if device.type == "cuda":
         states.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     return states
 
 
-def _set_rng_states(noise: torch.Generator, tensors: dict[str, torch.Tensor]) -> None:
+def _set_rng_states(noise: torch.Generator, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
     noise.set_state(tensors["rng.noise"].cpu())
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"].cpu())
     cuda = [tensors[k].cpu() for k in sorted(tensors) if k.startswith("rng.cuda.")]
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+    if cuda and device.type == "cuda" and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
 
 
@@ -484,8 +508,16 @@ class MetricsLog:
             fh.write(json.dumps({**row, "time": round(time.time(), 3)}) + "\n")
 
     def truncate_after(self, step: int) -> None:
+        """Keep the rows up to ``step``; a half-written last line (a killed process) is dropped too."""
         if not self.path.is_file():
             return
-        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    kept.append(line)
+            except json.JSONDecodeError:
+                continue
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.path)
