@@ -67,14 +67,14 @@ class CollapseMonitor:
         self.active.discard("d_acc")
         return []
 
-    def observe_samples(self, samples: torch.Tensor) -> tuple[float, list[str]]:
-        """The preview samples' diversity relative to the data's, and any warning it raises."""
+    def observe_samples(self, samples: torch.Tensor) -> list[str]:
+        """The warning (if any) raised by the preview samples' diversity relative to the data's."""
         ratio = diversity(samples) / max(self.real_diversity, 1e-12)
         if self.cfg.collapse_warnings and ratio < self.cfg.diversity_ratio:
-            return ratio, self._raise("diversity", f"sample diversity is {ratio:.0%} of the data's: the generator "
-                                                   "may have collapsed to a few outputs")
+            return self._raise("diversity", f"sample diversity is {ratio:.0%} of the data's: the generator may have "
+                                            "collapsed to a few outputs")
         self.active.discard("diversity")
-        return ratio, []
+        return []
 
     def _raise(self, key: str, message: str) -> list[str]:
         if key in self.active:

@@ -308,8 +308,7 @@ class Trainer:
         G.eval()
         out = G(self.preview, self.preview_labels)
         G.train(was_training)
-        ratio, warnings = self.monitor.observe_samples(out)
-        self._warn(warnings)
+        self._warn(self.monitor.observe_samples(out))
         if self.real_preview is None:
             return save_grid(out, self.samples_path(), nrow=self.grid_cols)
         return save_scatter(self.real_preview, out, self.samples_path())
