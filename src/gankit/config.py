@@ -47,15 +47,18 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam for both players; separate learning rates allow the two time-scale update rule."""
+    """Adam for both players; separate learning rates allow the two time-scale update rule; an optional schedule."""
 
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
+    schedule: Literal["constant", "linear"] = "constant"  # linear: hold, then fall linearly to 0 at train.steps
+    decay_start: float = 0.5  # linear: the share of train.steps after which the rate starts to fall
 
     def __post_init__(self) -> None:
+        _check(0 <= self.decay_start < 1, "optim.decay_start", self.decay_start, "a share of train.steps in [0, 1)")
         for key in ("lr_g", "lr_d"):
             _check(getattr(self, key) > 0, f"optim.{key}", getattr(self, key), "a positive number")
         for key in ("beta1", "beta2"):
@@ -138,6 +141,16 @@ DEFAULT_RECIPE = "adversarial"
 _POLYMORPHIC = {"model": DEFAULT_MODEL, "recipe": DEFAULT_RECIPE}
 
 
+def _default_name(section: str, built: dict) -> str:
+    """The component a section gets when it names none: a model family may name its own recipe (an autoencoder
+    trains with ``autoencoding``)."""
+    if section == "recipe" and "model" in built:
+        from .registry import MODELS
+
+        return MODELS.meta(built["model"].name).get("recipe", DEFAULT_RECIPE)
+    return _POLYMORPHIC[section]
+
+
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
     if not ok:
         raise ConfigError(f"{key}={value!r} is out of range: expected {expected}")
@@ -167,7 +180,7 @@ def from_dict(raw: dict | None) -> Config:
             raise ConfigError(f"config section {f.name!r} must be a mapping, got {type(section).__name__}")
         section = _renamed(section, f.name)
         if f.name in _POLYMORPHIC:
-            name = section.get("name", _POLYMORPHIC[f.name])
+            name = section.get("name", _default_name(f.name, kwargs))
             if not isinstance(name, str):
                 raise ConfigError(f"{f.name}.name must be a string, got {name!r}")
             cls = _section_class(f.name, name)

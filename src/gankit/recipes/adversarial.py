@@ -86,6 +86,9 @@ class AdversarialRecipe:
 
     def __init__(self, cfg: AdversarialConfig, modules: dict[str, nn.Module], optim: OptimConfig) -> None:
         self.cfg = cfg
+        if "discriminator" not in modules:
+            raise ConfigError(f"recipe.name=adversarial needs a model with a discriminator (a GAN), not "
+                              f"{sorted(modules)}: pick a matching recipe.name ({', '.join(RECIPES.names())})")
         self.G, self.D = modules["generator"], modules["discriminator"]
         self.loss = LOSSES.get(cfg.loss)
         self.policy = parse_policy(cfg.augment)

@@ -47,8 +47,10 @@ from ..registry import RECIPES
 from . import checkpoint as ckpt
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
+from .schedule import apply_schedule, init_base_lr, lr_factor, scale_base_lr, set_base_lr
 
-TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
+TOY_POINTS = 1000
+SHOWN = ("d_loss", "g_loss", "d_real", "d_fake", "loss", "recon", "kl", "rmse")  # log keys on the progress bar  # generated points drawn in each 2-D scatter plot
 
 
 def derive_seed(seed: int, purpose: str) -> int:
@@ -84,27 +86,43 @@ class Trainer:
         for module in self.modules.values():
             module.to(self.device).train()
         self.recipe = RECIPES.get(cfg.recipe.name)(cfg.recipe, self.modules, cfg.optim)
+        for opt in self.recipe.optimizers.values():
+            init_base_lr(opt)
         if hasattr(self.recipe, "validate"):
             self.recipe.validate(data, cfg.train.batch_size)  # before anything is written
-        self.ema = EMA(self.modules["generator"], cfg.train.ema) if cfg.train.ema else None
+        if hasattr(self.recipe, "prepare"):
+            self.recipe.prepare(data)  # statistics of the training data (a regressor's standardisation, ...)
+        # the module that draws samples; a model without one (a regressor) gets no grids, evaluation or EMA
+        self.G = self.modules.get("generator")
+        if self.G is None and cfg.train.ema:
+            raise ConfigError(f"train.ema={cfg.train.ema}: model {cfg.model.name!r} has no generator to average; "
+                              "set train.ema=0")
+        self.ema = EMA(self.G, cfg.train.ema) if cfg.train.ema else None
         self.sampler = BatchSampler(data, derive_seed(seed, "data"), self.device)
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
-        self.preview, self.preview_labels, self.grid_cols = self._preview_codes(data)
-        self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
         self.step = 0
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
-        self.evaluation = self._make_evaluation()
         self.best: dict | None = None  # {"step", "fid"} of the best checkpoint so far
         self.retries = 0  # rollbacks after non-finite values, over the whole run
         self.window = _Window()
         self.signal: int | None = None  # set by the SIGTERM/SIGINT handler; the loop stops after the current step
-        real = data.x[:len(self.preview)]
-        self.monitor = CollapseMonitor(cfg.health, diversity(real))
+        self.preview = self.preview_labels = self.preview_real = self.real_preview = None
+        self.grid_cols = cfg.train.grid_rows
+        self.evaluation = None
+        self.monitor = CollapseMonitor(cfg.health, 0.0)
+        if self.G is not None:
+            self.preview, self.preview_labels, self.grid_cols = self._preview_codes(data)
+            if hasattr(self.G, "encode"):  # autoencoders: grids of fixed real images and their reconstructions
+                pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(derive_seed(seed, "recon")))
+                self.preview_real = data.x[pick[:self.grid_cols * (self.grid_cols // 2)]].to(self.device)
+            self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
+            self.evaluation = self._make_evaluation()
+            self.monitor = CollapseMonitor(cfg.health, diversity(data.x[:len(self.preview)]))
 
     def _preview_codes(self, data) -> tuple[torch.Tensor, torch.Tensor | None, int]:
         """Fixed noise (and labels) for the sample grids, so successive grids show the same codes; a conditional
         generator's grid has one row per class (up to 16 classes). Returns (codes, labels, columns)."""
-        G = self.modules["generator"]
+        G = self.G
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "preview"))
         k = getattr(G, "num_classes", 0)
         if data.is_image and 2 <= k <= 16:
@@ -116,7 +134,7 @@ class Trainer:
     @property
     def sampling_generator(self) -> torch.nn.Module:
         """The generator that draws grids and evaluation samples: the EMA copy when there is one."""
-        return self.ema.module if self.ema is not None else self.modules["generator"]
+        return self.ema.module if self.ema is not None else self.G
 
     def saved_modules(self) -> dict[str, torch.nn.Module]:
         """Every module a checkpoint holds (the EMA generator as ``generator_ema``)."""
@@ -127,6 +145,10 @@ class Trainer:
         """The evaluator and reference features for periodic evaluation, or None when it is off or impossible."""
         tc = self.cfg.train
         if tc.eval_every == 0:
+            return None
+        if not getattr(self.G, "has_prior", True):
+            _say("note: no evaluation during training: a plain autoencoder has no prior to sample from (score its "
+                 "reconstructions with `gankit eval RUN`)")
             return None
         if tc.evaluator is None and self.cfg.data.name != "toy2d" and default_evaluator(self.cfg.data.name) is None:
             _say(f"note: no evaluation during training: data {self.cfg.data.name!r} has no built-in "
@@ -166,9 +188,13 @@ class Trainer:
     def _loop(self, bar, deadline: float | None) -> None:
         tc = self.cfg.train
         while self.step < tc.steps:
+            if self.cfg.optim.schedule != "constant":
+                factor = lr_factor(self.cfg.optim, self.step, tc.steps)
+                for opt in self.recipe.optimizers.values():
+                    apply_schedule(opt, factor)
             self.window.add(self.recipe.step(self.sampler, self.noise, tc.batch_size))
             if self.ema is not None:
-                self.ema.update(self.modules["generator"], self.step)
+                self.ema.update(self.G, self.step)
             self.step += 1
             self._periodic(bar)
             bar.update(self.step - bar.n)  # a rollback moves the step back
@@ -227,9 +253,11 @@ class Trainer:
         if bad:
             self._recover(f"non-finite {', '.join(bad)} in the losses")
             return False
+        if self.cfg.optim.schedule != "constant":
+            row.update({f"lr/{name}": opt.param_groups[0]["lr"] for name, opt in self.recipe.optimizers.items()})
         self.log.write(row)
         self._warn(self.monitor.observe_row(row))
-        shown = {k: f"{v:.3f}" for k, v in row.items() if k in ("d_loss", "g_loss", "d_real", "d_fake")}
+        shown = {k: f"{v:.3f}" for k, v in row.items() if k in SHOWN}
         if self.monitor.active:
             shown["warn"] = "+".join(sorted(self.monitor.active))
         bar.set_postfix(shown)
@@ -284,10 +312,9 @@ class Trainer:
             self.noise.set_state(skipped[1])
         else:
             for opt in self.recipe.optimizers.values():
-                for group in opt.param_groups:
-                    group["lr"] *= hc.lr_factor
+                scale_base_lr(opt, hc.lr_factor)
         self.window = _Window()
-        lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.recipe.optimizers.items()}
+        lrs = {name: opt.param_groups[0]["base_lr"] for name, opt in self.recipe.optimizers.items()}
         self.log.write({"step": self.step, "event": "rollback", "reason": reason, "failed_step": failed_step,
                         "remedy": hc.remedy, "retry": self.retries, "lr": lrs})
         _say(f"warning: {reason} at step {failed_step}: rolled back to step {self.step}, retry "
@@ -301,13 +328,28 @@ class Trainer:
         return self.run_dir / "samples" / f"step_{self.step if step is None else step:07d}.png"
 
     @torch.no_grad()
-    def save_samples(self) -> Path:
-        """Write a grid (or a scatter plot for 2-D data) of the generator's output on the fixed noise."""
+    def save_samples(self) -> Path | None:
+        """Write a grid (or a scatter plot for 2-D data) of the generator's output on the fixed noise; for an
+        autoencoder, fixed real images above their reconstructions (``recon_step_*.png`` beside the prior samples of
+        a VAE; in place of them for a plain autoencoder, which has no prior)."""
+        if self.G is None:
+            return None
         G = self.sampling_generator
         was_training = G.training
         G.eval()
-        out = G(self.preview, self.preview_labels)
-        G.train(was_training)
+        try:
+            out = G(self.preview, self.preview_labels)
+            recon = None if self.preview_real is None else G.reconstruct(self.preview_real)
+        finally:
+            G.train(was_training)
+        if recon is not None:
+            pairs = _interleave_rows(self.preview_real, recon, self.grid_cols)
+            recon_path = self.samples_path()
+            if getattr(G, "has_prior", True):
+                recon_path = recon_path.with_name("recon_" + recon_path.name)
+            else:
+                return save_grid(pairs, recon_path, nrow=self.grid_cols)
+            save_grid(pairs, recon_path, nrow=self.grid_cols)
         self._warn(self.monitor.observe_samples(out))
         if self.real_preview is None:
             return save_grid(out, self.samples_path(), nrow=self.grid_cols)
@@ -397,6 +439,8 @@ class Trainer:
             ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         for name, opt in self.recipe.optimizers.items():
             ckpt.load_optimizer_state(opt, ckpt.unpack(f"optim.{name}", tensors), meta["optim"][name])
+        for opt in self.recipe.optimizers.values():
+            init_base_lr(opt)  # checkpoints from before schedules existed
         self._apply_new_learning_rates(meta["config"].get("optim", {}))
         if hasattr(self.recipe, "load_state_dict"):
             self.recipe.load_state_dict(meta.get("recipe", {}))
@@ -413,8 +457,15 @@ class Trainer:
         for name, key in (("generator", "lr_g"), ("discriminator", "lr_d")):
             new = getattr(self.cfg.optim, key)
             if name in self.recipe.optimizers and key in saved and saved[key] != new:
-                for group in self.recipe.optimizers[name].param_groups:
-                    group["lr"] = new
+                set_base_lr(self.recipe.optimizers[name], new)
+
+
+def _interleave_rows(real: torch.Tensor, recon: torch.Tensor, cols: int) -> torch.Tensor:
+    """Rows of ``cols`` real images, each followed by the row of their reconstructions."""
+    rows = real.shape[0] // cols
+    pair = torch.stack([real[:rows * cols].reshape(rows, cols, *real.shape[1:]),
+                        recon[:rows * cols].reshape(rows, cols, *recon.shape[1:])], dim=1)  # (rows, 2, cols, ...)
+    return pair.reshape(rows * 2 * cols, *real.shape[1:])
 
 
 def _rng_states(noise: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:

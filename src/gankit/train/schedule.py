@@ -1,0 +1,48 @@
+"""Learning-rate schedules, applied by the trainer before every step.
+
+Each optimizer group keeps ``base_lr``: the rate the schedule scales. A rollback's ``health.lr_factor`` and a new rate
+given on resume change ``base_lr`` (so that the schedule keeps its shape); ``lr`` is always ``base_lr`` times the
+schedule's factor at the current step. ``linear`` holds the rate for the first ``optim.decay_start`` share of
+``train.steps`` and then lowers it linearly to zero at the last step, as CycleGAN does (Zhu et al. 2017, sec. 7).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import OptimConfig
+
+
+def lr_factor(cfg: OptimConfig, step: int, total: int) -> float:
+    """The schedule's multiplier for the update that takes the run from ``step`` to ``step + 1``."""
+    if cfg.schedule == "constant":
+        return 1.0
+    start = cfg.decay_start * total
+    if step < start:
+        return 1.0
+    return max(0.0, (total - step) / max(total - start, 1.0))
+
+
+def init_base_lr(opt: torch.optim.Optimizer) -> None:
+    """Give each group a ``base_lr`` (its current rate) unless it has one already (a restored checkpoint)."""
+    for group in opt.param_groups:
+        group.setdefault("base_lr", group["lr"])
+
+
+def scale_base_lr(opt: torch.optim.Optimizer, factor: float) -> None:
+    """Multiply the rate the schedule works from (and the current rate) by ``factor``."""
+    for group in opt.param_groups:
+        group["base_lr"] = group.get("base_lr", group["lr"]) * factor
+        group["lr"] *= factor
+
+
+def set_base_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Make ``lr`` the rate the schedule works from."""
+    for group in opt.param_groups:
+        group["base_lr"] = group["lr"] = lr
+
+
+def apply_schedule(opt: torch.optim.Optimizer, factor: float) -> None:
+    """Set each group's rate to ``base_lr x factor``."""
+    for group in opt.param_groups:
+        group["lr"] = group["base_lr"] * factor
