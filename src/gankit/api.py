@@ -134,6 +134,39 @@ class LoadedRun:
         return torch.cat(chunks)
 
 
+    # -- autoencoders: encode, decode, reconstruct ----------------------------------------------------------------
+
+    def _autoencoder(self) -> torch.nn.Module:
+        G = self.modules.get("generator")
+        if G is None or not hasattr(G, "encode"):
+            raise GankitError(f"this run's model ({self.config.model.name}) is not an autoencoder: encode and decode "
+                              "need mlp_ae, conv_ae or vae")
+        return self.generator
+
+    @torch.no_grad()
+    def _batched(self, fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+        return torch.cat([fn(x[i:i + batch_size].to(self.device)).cpu() for i in range(0, len(x), batch_size)])
+
+    def encode(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Codes (N, d) of samples shaped like the run's data (the posterior mean for a VAE), on the CPU."""
+        model = self._autoencoder()
+        expected = tuple(self.data_info["sample_shape"])
+        if tuple(x.shape[1:]) != expected:
+            raise GankitError(f"these inputs have shape {tuple(x.shape[1:])}, the run was trained on {expected}")
+        return self._batched(model.encode, x.float(), batch_size)
+
+    def decode(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Samples (N, ...) from codes (N, d), on the CPU (images in [-1, 1])."""
+        model = self._autoencoder()
+        if z.dim() != 2 or z.shape[1] != model.latent_dim:
+            raise GankitError(f"codes must have shape (N, {model.latent_dim}), got {tuple(z.shape)}")
+        return self._batched(model.decode, z.float(), batch_size)
+
+    def reconstruct(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """decode(encode(x)), on the CPU."""
+        return self.decode(self.encode(x, batch_size), batch_size)
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """Rebuild a run from a run directory (its latest checkpoint) or from a checkpoint file alone."""
     path = Path(path)
@@ -193,10 +226,12 @@ def read_samples(path: str | Path) -> torch.Tensor:
 
 
 def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str] | tuple[str, ...] = (),
-             write: bool = True, **settings) -> dict:
+             write: bool = True, iwae_k: int = 0, iwae_n: int | None = None, **settings) -> dict:
     """Evaluate a run directory or checkpoint (samples drawn from its generator) or an ``.npz`` of samples
     (``data`` names their dataset) against the dataset's test split. ``settings`` are
-    :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). A run's result is also
+    :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). An autoencoder's run also gets
+    its reconstruction error on the test split (a plain autoencoder only that), and a VAE's its test loss and, with
+    ``iwae_k`` > 1, the IWAE bound on the first ``iwae_n`` test items (default all). A run's result is also
     written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
     from .metrics.evaluate import EvalSettings, Evaluation
 
@@ -213,15 +248,63 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     run = load(target, device=opts.device)
     if opts.evaluator is None:
         opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
-    evaluation = Evaluation(_data_config(to_dict(run.config)["data"], overrides), opts)
-    n = opts.default_n(evaluation.points)
-    result = evaluation.score(run.sample(n, seed=opts.seed), source=f"{target} (step {run.step})")
+    data_cfg = _data_config(to_dict(run.config)["data"], overrides)
+    G = run.modules.get("generator")
+    if G is None:
+        raise GankitError(f"this run's model ({run.config.model.name}) draws no samples and encodes nothing: "
+                          "gankit eval scores generators and autoencoders")
+    extra = _autoencoder_scores(run, data_cfg, iwae_k, iwae_n, opts.seed) if hasattr(G, "encode") else None
+    if extra is not None and not G.has_prior:
+        result, n = extra, "recon"
+    else:
+        evaluation = Evaluation(data_cfg, opts)
+        n = opts.default_n(evaluation.points)
+        result = evaluation.score(run.sample(n, seed=opts.seed), source=f"{target} (step {run.step})")
+        if extra is not None:  # a VAE: its sample scores, then its reconstruction and likelihood scores
+            result.update({k: v for k, v in extra.items() if k not in ("provenance", "warnings")})
+            result["provenance"]["autoencoder"] = extra["provenance"]["autoencoder"]
     result["step"] = run.step
     if write and target.is_dir():
         out = target / "eval" / f"step_{run.step:07d}-n{n}.json"  # beside, not over, the training-time ones
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def encode(target: str | Path, inputs: str | Path | None = None, *, split: str = "test",
+           overrides: list[str] | tuple[str, ...] = (), device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(codes, labels or None) of an autoencoder run: for an ``.npz`` of images (``arr_0``, as ``gankit sample``
+    writes), or for a ``split`` of the run's own dataset (``data.key=value`` overrides apply, e.g. data.root)."""
+    from .data import load_dataset
+
+    run = load(target, device=device)
+    if inputs is not None:
+        return run.encode(read_samples(inputs)), None
+    data = load_dataset(_data_config(to_dict(run.config)["data"], overrides), split, seed=run.config.train.seed)
+    return run.encode(data.x), data.y
+
+
+def _autoencoder_scores(run: LoadedRun, data_cfg: DataConfig, iwae_k: int, iwae_n: int | None, seed: int) -> dict:
+    """Reconstruction scores (and a VAE's likelihood bounds) on the test split, with their provenance."""
+    from .data import load_dataset
+    from .metrics.autoencoding import reconstruction_scores, vae_scores
+
+    test = load_dataset(data_cfg, "test", seed=run.config.train.seed).x
+    G = run.generator
+    out = reconstruction_scores(G, test)
+    prov = {"autoencoder": {"split": "test", "dataset": data_cfg.name, "n": len(test),
+                            "recon": "decode(encode(x)) vs x in [-1, 1]; PSNR of the pooled MSE, range 2"}}
+    if G.has_prior:
+        binarize = bool(getattr(run.config.recipe, "binarize", False))
+        scores = vae_scores(G, test[:iwae_n] if iwae_n else test, k=max(iwae_k, 1), binarize=binarize, seed=seed)
+        out.update({k: v for k, v in scores.items() if k in ("test_loss", "nll", "elbo_nll")})
+        prov["autoencoder"].update({"likelihood_n": scores["n"], "iwae_k": scores.get("k", 1), "binarized": binarize,
+                                    "units": "nats per image"})
+    source = f"{run.config.model.name} reconstructions of {data_cfg.name} test"
+    prov["samples"], prov["num_samples"] = source, len(test)
+    prov.setdefault("reference", {"dataset": data_cfg.name, "split": "test", "size": len(test)})
+    prov.setdefault("evaluator", {"name": "none (pixel-space reconstruction metrics)"})
+    return {**out, "provenance": prov, "warnings": []}
 
 
 def _data_config(base: dict, overrides) -> DataConfig:

@@ -18,6 +18,10 @@ EPILOG = """examples:
   gankit latent interpolate runs/seed -o walk.png     # also: traverse, arithmetic "7 thick - 7 thin + 3 thin"
   gankit eval runs/seed --json                   # FID, KID, precision/recall, modes... against the test split
   gankit eval samples.npz --data mnist --set data.root=../shared/data/mnist
+  gankit train configs/vae_mnist.yaml --set data.root=../shared/data/mnist --out runs/vae
+  gankit eval runs/vae --iwae-k 5000 --iwae-n 1000   # test loss, IWAE NLL bound, reconstructions, FID...
+  gankit encode runs/vae -o codes.npz --set data.root=../shared/data/mnist   # test-split codes and labels
+  gankit decode runs/vae codes.npz -o decoded.png
   gankit evaluator train --data folder --set data.root=my_images -o my_evaluator.safetensors
 """
 
@@ -32,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_latent(sub)
     _add_eval(sub)
+    _add_encode(sub)
     _add_evaluator(sub)
     return parser
 
@@ -113,8 +118,34 @@ def _add_eval(sub) -> None:
     p.add_argument("--force", action="store_true", help="compute despite a failed size guard (flagged)")
     p.add_argument("--no-cache", action="store_true", help="recompute the reference features")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    p.add_argument("--iwae-k", type=int, default=0, metavar="K",
+                   help="VAE runs: also the importance-weighted bound with K samples per image (5000 as published)")
+    p.add_argument("--iwae-n", type=int, default=None, metavar="N",
+                   help="VAE runs: the bounds on the first N test images (default all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval)
+
+
+def _add_encode(sub) -> None:
+    p = sub.add_parser("encode", help="autoencoders: codes of a dataset split or of an .npz of images",
+                       description="Write the codes of an autoencoder or VAE (the posterior mean) to an .npz: "
+                                   "'codes' float32 (N, d) and, for a labelled split, 'labels' int64 (N,).")
+    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("inputs", nargs="?", help=".npz of images (arr_0, uint8 (N, H, W, C)); default: a split of the "
+                                            "run's own dataset")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="which split (default test)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
+                   help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    p.set_defaults(func=_encode)
+    d = sub.add_parser("decode", help="autoencoders: images from an .npz of codes",
+                       description="Decode the 'codes' array of an .npz (as gankit encode writes) into images.")
+    d.add_argument("run", help="run directory or .safetensors checkpoint")
+    d.add_argument("codes", help=".npz with a 'codes' array (N, d)")
+    d.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (grid) or .npz")
+    d.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    d.set_defaults(func=_decode)
 
 
 def _add_evaluator(sub) -> None:
@@ -214,10 +245,44 @@ def _eval(args: argparse.Namespace) -> None:
     from .api import evaluate
 
     result = evaluate(args.target, data=args.data, overrides=args.overrides, n=args.n, seed=args.seed,
+                      iwae_k=args.iwae_k, iwae_n=args.iwae_n,
                       evaluator=args.evaluator, k=args.k, kid_subsets=args.kid_subsets,
                       kid_subset_size=args.kid_subset_size, force=args.force, cache=not args.no_cache,
                       device=args.device)
     print(json.dumps(result) if args.json else format_result(result))
+
+
+def _encode(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .api import encode
+    from .errors import GankitError
+
+    if not args.output.endswith(".npz"):
+        raise GankitError(f"-o {args.output}: codes are written to an .npz file")
+    codes, labels = encode(args.run, args.inputs, split=args.split, overrides=args.overrides, device=args.device)
+    arrays = {"codes": codes.numpy()} | ({} if labels is None else {"labels": labels.numpy()})
+    np.savez(args.output, **arrays)
+    print(f"wrote {codes.shape[0]} codes of {codes.shape[1]} dimensions to {args.output}")
+
+
+def _decode(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from .api import load, save_samples
+    from .errors import GankitError
+
+    if not args.codes.endswith(".npz"):
+        raise GankitError(f"{args.codes}: codes come in an .npz file with a 'codes' array, as gankit encode writes")
+    try:
+        with np.load(args.codes) as npz:
+            codes = torch.from_numpy(np.asarray(npz["codes"], dtype=np.float32))
+    except (OSError, ValueError, KeyError) as exc:
+        raise GankitError(f"cannot read codes from {args.codes}: {exc} (expected an .npz with a 'codes' array, as "
+                          "gankit encode writes)") from None
+    images = load(args.run, device=args.device).decode(codes)
+    print(f"wrote {len(images)} decoded samples to {save_samples(images, args.output)}")
 
 
 def format_result(result: dict) -> str:
