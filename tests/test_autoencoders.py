@@ -245,3 +245,24 @@ def test_patches_source():
     assert -1 <= float(train.x.min()) and float(train.x.max()) <= 1 and float(train.x.std()) > 0.1
     again = load_dataset(DataConfig(name="patches", num_samples=500), "train", seed=7)
     assert torch.equal(train.x, again.x)  # positions never depend on the run seed
+
+
+def test_manifold_grid_walks_the_prior_quantiles():
+    from gankit.latent import manifold_grid
+
+    class Probe(torch.nn.Module):  # returns its codes, so the grid's layout can be read back
+        latent_dim = 3
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, z, labels=None):
+            return z
+
+    z = manifold_grid(Probe(), steps=4, dims=(2, 0))
+    assert z.shape == (16, 3) and torch.equal(z[:, 1], torch.zeros(16))
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor([0.125, 0.375, 0.625, 0.875]))
+    assert torch.allclose(z[:4, 2], q[0].expand(4)) and torch.allclose(z[:4, 0], q)  # row 0: dim 2 fixed, dim 0 walks
+    with pytest.raises(GankitError, match="two different"):
+        manifold_grid(Probe(), dims=(1, 1))

@@ -58,7 +58,8 @@ def cli(*args: str) -> list[str]:
 
 # each recipe with a model it trains (a new recipe must add itself here: the test below checks)
 RECIPE_MODELS = {"adversarial": [],
-                 "autoencoding": ["model.name=vae", "model.hidden=[32]", "model.latent_dim=4"]}
+                 "autoencoding": ["model.name=vae", "model.hidden=[32]", "model.latent_dim=4"],
+                 "regression": ["model.name=mlp_regressor", "model.hidden=[16]", "data.name=diabetes"]}
 
 
 def test_every_recipe_has_a_resume_case():

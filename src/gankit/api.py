@@ -84,7 +84,8 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 class LoadedRun:
-    """A trained run rebuilt from one checkpoint: its config, modules and the uniform ``sample`` verb."""
+    """A trained run rebuilt from one checkpoint: its config, modules and the uniform ``sample`` verb (``predict``
+    for a regressor)."""
 
     def __init__(self, config: Config, modules: dict[str, torch.nn.Module], step: int, data_info: dict) -> None:
         self.config = config
@@ -95,11 +96,15 @@ class LoadedRun:
     @property
     def device(self) -> torch.device:
         """Where the modules live."""
-        return next(self.generator.parameters()).device
+        return next(next(iter(self.modules.values())).parameters()).device
 
     @property
     def generator(self) -> torch.nn.Module:
         """The generator module that samples (in eval mode): the EMA copy when the run kept one."""
+        if "generator" not in self.modules:
+            raise GankitError(f"this run's model ({self.config.model.name}) has no generator: it draws no samples "
+                              "and has no latent space" + ("; a regressor predicts: gankit.load(RUN).predict(x)"
+                                                           if "regressor" in self.modules else ""))
         return self.modules.get("generator_ema", self.modules["generator"])
 
     @torch.no_grad()
@@ -133,6 +138,20 @@ class LoadedRun:
             chunks.append(G(z, part).cpu())
         return torch.cat(chunks)
 
+    # -- regressors: predict --------------------------------------------------------------------------------------
+
+    def predict(self, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+        """A regressor's predictions, float32 (N, T) in the targets' units, for inputs (N, D) in the features' units
+        (always 2-D, even for one target)."""
+        model = self.modules.get("regressor")
+        if model is None:
+            raise GankitError(f"this run's model ({self.config.model.name}) is not a regressor: predict needs "
+                              "model.name=mlp_regressor")
+        x = x.float() if torch.is_tensor(x) else torch.from_numpy(np.asarray(x, dtype=np.float32))
+        expected = tuple(self.data_info["sample_shape"])
+        if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            raise GankitError(f"inputs must have shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+        return self._batched(model.predict, x, batch_size).numpy()
 
     # -- autoencoders: encode, decode, reconstruct ----------------------------------------------------------------
 
@@ -231,7 +250,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     (``data`` names their dataset) against the dataset's test split. ``settings`` are
     :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). An autoencoder's run also gets
     its reconstruction error on the test split (a plain autoencoder only that), and a VAE's its test loss and, with
-    ``iwae_k`` > 1, the IWAE bound on the first ``iwae_n`` test items (default all). A run's result is also
+    ``iwae_k`` > 1, the IWAE bound on the first ``iwae_n`` test items (default all); a regressor's is its test
+    RMSE, MAE and R^2 in the targets' units. A run's result is also
     written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
     from .metrics.evaluate import EvalSettings, Evaluation
 
@@ -250,11 +270,13 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
         opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
     data_cfg = _data_config(to_dict(run.config)["data"], overrides)
     G = run.modules.get("generator")
-    if G is None:
+    if G is None and "regressor" not in run.modules:
         raise GankitError(f"this run's model ({run.config.model.name}) draws no samples and encodes nothing: "
-                          "gankit eval scores generators and autoencoders")
+                          "gankit eval scores generators, autoencoders and regressors")
     extra = _autoencoder_scores(run, data_cfg, iwae_k, iwae_n, opts.seed) if hasattr(G, "encode") else None
-    if extra is not None and not G.has_prior:
+    if G is None:
+        result, n = _regressor_scores(run, data_cfg), "test"
+    elif extra is not None and not G.has_prior:
         result, n = extra, "recon"
     else:
         evaluation = Evaluation(data_cfg, opts)
@@ -272,7 +294,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
 
 
 def encode(target: str | Path, inputs: str | Path | None = None, *, split: str = "test",
-           overrides: list[str] | tuple[str, ...] = (), device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+           overrides: list[str] | tuple[str, ...] = (),
+           device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
     """(codes, labels or None) of an autoencoder run: for an ``.npz`` of images (``arr_0``, as ``gankit sample``
     writes), or for a ``split`` of the run's own dataset (``data.key=value`` overrides apply, e.g. data.root)."""
     from .data import load_dataset
@@ -305,6 +328,25 @@ def _autoencoder_scores(run: LoadedRun, data_cfg: DataConfig, iwae_k: int, iwae_
     prov.setdefault("reference", {"dataset": data_cfg.name, "split": "test", "size": len(test)})
     prov.setdefault("evaluator", {"name": "none (pixel-space reconstruction metrics)"})
     return {**out, "provenance": prov, "warnings": []}
+
+
+def _regressor_scores(run: LoadedRun, data_cfg: DataConfig) -> dict:
+    """A regressor's RMSE, MAE and R^2 on the test split, in the targets' units, with their provenance."""
+    from .data import load_dataset
+    from .metrics.regression import score_regressor
+
+    test = load_dataset(data_cfg, "test", seed=run.config.train.seed)
+    if not test.is_regression:
+        raise GankitError(f"data {data_cfg.name!r} has no regression targets to score a regressor against")
+    expected = tuple(run.data_info["sample_shape"])
+    if test.sample_shape != expected:
+        raise GankitError(f"the test split's rows have shape {test.sample_shape}, the regressor takes {expected}")
+    scores = score_regressor(run.modules["regressor"], test.x, test.y)
+    prov = {"samples": f"{run.config.model.name} predictions of {data_cfg.name} test", "num_samples": len(test),
+            "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test), "targets": test.y.shape[1]},
+            "evaluator": {"name": "none (rmse and mae pooled over rows and targets, in the targets' units; r2 = "
+                                  "1 - SSE/SST per target about the test mean, averaged over targets)"}}
+    return {**scores, "provenance": prov, "warnings": []}
 
 
 def _data_config(base: dict, overrides) -> DataConfig:

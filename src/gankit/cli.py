@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -22,6 +23,8 @@ EPILOG = """examples:
   gankit eval runs/vae --iwae-k 5000 --iwae-n 1000   # test loss, IWAE NLL bound, reconstructions, FID...
   gankit encode runs/vae -o codes.npz --set data.root=../shared/data/mnist   # test-split codes and labels
   gankit decode runs/vae codes.npz -o decoded.png
+  gankit train configs/regression_diabetes.yaml --out runs/diabetes   # an MLP regressor, test RMSE/R^2
+  gankit predict runs/diabetes features.csv -o predictions.csv
   gankit evaluator train --data folder --set data.root=my_images -o my_evaluator.safetensors
 """
 
@@ -37,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_latent(sub)
     _add_eval(sub)
     _add_encode(sub)
+    _add_predict(sub)
     _add_evaluator(sub)
     return parser
 
@@ -89,6 +93,10 @@ def _add_latent(sub) -> None:
     t.add_argument("--dims", default=None, help="comma-separated dimensions (default: the first 10)")
     t.add_argument("--steps", type=int, default=9)
     t.add_argument("--radius", type=float, default=3.0)
+    m = verbs.add_parser("manifold", parents=[common], help="two latent dimensions over the prior's quantiles "
+                                                            "(a VAE with a 2-D latent space: all of it)")
+    m.add_argument("--steps", type=int, default=20)
+    m.add_argument("--dims", default="0,1", help="the two dimensions (default 0,1)")
     a = verbs.add_parser("arithmetic", parents=[common], help="add and subtract mean codes of attributes",
                          description="Rows: samples around each term's mean code, then around the result. Terms "
                                      "are classes the evaluator recognises, optionally thick or thin: "
@@ -124,6 +132,18 @@ def _add_eval(sub) -> None:
                    help="VAE runs: the bounds on the first N test images (default all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="regressors: predictions for a table of features",
+                       description="Predict with a regressor run: INPUTS is a .csv of numbers (one row per sample, no "
+                                   "header) or an .npz with an 'x' array (N, D), in the features' own units; the "
+                                   "predictions (N, T), in the targets' units, go to a .csv or to an .npz ('pred').")
+    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("inputs", metavar="INPUTS", help=".csv or .npz of features")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.csv|FILE.npz")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    p.set_defaults(func=_predict)
 
 
 def _add_encode(sub) -> None:
@@ -223,6 +243,9 @@ def _latent(args: argparse.Namespace) -> None:
         dims = None if args.dims is None else [int(d) for d in args.dims.split(",")]
         images, cols = latent.traversal_grid(G, dims, args.steps, args.radius, generator=g, label=args.label), \
             args.steps
+    elif args.verb == "manifold":
+        dims = tuple(int(d) for d in args.dims.split(","))
+        images, cols = latent.manifold_grid(G, args.steps, dims, label=args.label), args.steps
     else:
         images, cols = latent.arithmetic(G, _evaluator_for(run, args.evaluator), args.expression, n=args.n,
                                          generator=g), 8
@@ -250,6 +273,49 @@ def _eval(args: argparse.Namespace) -> None:
                       kid_subset_size=args.kid_subset_size, force=args.force, cache=not args.no_cache,
                       device=args.device)
     print(json.dumps(result) if args.json else format_result(result))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .api import load
+    from .errors import GankitError
+
+    out = Path(args.output)
+    if out.suffix not in (".csv", ".npz"):
+        raise GankitError(f"-o {out}: predictions are written to a .csv or an .npz file")
+    preds = load(args.run, device=args.device).predict(read_table(args.inputs))
+    if out.suffix == ".npz":
+        np.savez(out, pred=preds)
+    else:
+        np.savetxt(out, preds, delimiter=",", fmt="%.8g")
+    print(f"wrote {preds.shape[0]} predictions of {preds.shape[1]} target(s) to {out}")
+
+
+def read_table(path: str | Path):
+    """Features (N, D) float32 from a headerless .csv or from the 'x' array of an .npz; errors name the file."""
+    import numpy as np
+
+    from .errors import GankitError
+
+    path = Path(path)
+    if path.suffix not in (".csv", ".npz"):
+        raise GankitError(f"{path}: features come in a .csv (numbers only, one row per sample) or an .npz with 'x'")
+    try:
+        if path.suffix == ".csv":
+            x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
+        else:
+            with np.load(path) as npz:
+                if "x" not in npz.files:
+                    raise GankitError(f"{path} has no 'x' array (it holds {', '.join(npz.files) or 'nothing'}); save "
+                                      "features as np.savez(path, x=features)")
+                x = np.asarray(npz["x"], dtype=np.float32)
+    except (OSError, ValueError) as exc:
+        raise GankitError(f"cannot read features from {path}: {exc}") from None
+    if x.ndim != 2 or not np.isfinite(x).all():
+        raise GankitError(f"{path}: expected a finite (N, D) table of features, got shape {x.shape}"
+                          + ("" if np.isfinite(x).all() else " with NaN or Inf"))
+    return x
 
 
 def _encode(args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""The ``arrays`` source: images or point sets from a ``.npz``/``.npy`` file.
+"""The ``arrays`` source: images, point sets or regression tables from a ``.npz``/``.npy`` file.
 
 Layout of the file at ``data.root``:
 
@@ -16,6 +16,9 @@ How an array is read (the rule is decided from dtype and shape alone, never gues
   is 1 or 3 and ``C`` is not; when both or neither are 1 or 3 the layout is ambiguous and an error.
 
 Labels must be a 1-D integer array with one non-negative entry per image; ``num_classes`` is ``max(y) + 1``.
+
+A *float* ``y`` (shape (N,) or (N, T)) holds regression targets: then ``x`` must be a float (N, D) table, and both are
+returned as they are (float32, targets as (N, T)), for a regressor to standardise.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ..config import DataConfig
 from ..errors import DataError
 from ..registry import DATASETS
 from .base import ArrayData
+from .tabular import check_tabular, tabular_data
 from .transforms import check_split, finish_images, make_array_data, uint8_to_unit
 
 IMAGE_KEYS = ("x", "images", "arr_0")
@@ -48,6 +52,8 @@ def load_arrays(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
     check_split(split, "arrays")
     path = _array_path(cfg.root)
     x, y = _read_arrays(path, split)
+    if y is not None and y.dtype.kind == "f" and x.ndim == 2 and x.dtype.kind == "f":
+        return _regression_table(x, y, path, cfg)
     x = to_unit_images(x, path)
     if x.ndim == 2:
         if cfg.size is not None or cfg.channels is not None:
@@ -58,6 +64,17 @@ def load_arrays(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
     if y is not None:
         y = check_labels(y, len(x), path)
     return make_array_data(x, y, "arrays")
+
+
+def _regression_table(x: np.ndarray, y: np.ndarray, path: Path, cfg: DataConfig) -> ArrayData:
+    """Features (N, D) and float targets (N,) or (N, T) as tabular :class:`ArrayData`."""
+    check_tabular(cfg, str(path))
+    if y.ndim not in (1, 2) or len(y) != len(x):
+        raise DataError(f"{path}: regression targets y must have shape ({len(x)},) or ({len(x)}, T), one row per row "
+                        f"of x, got {y.shape}")
+    _check_finite(x, path)
+    _check_finite(y, path)
+    return tabular_data(x, y, "arrays")
 
 
 def _array_path(root: str | None) -> Path:
@@ -167,7 +184,8 @@ def check_labels(y: np.ndarray, n: int, path: Path | str) -> np.ndarray:
     """Labels as int64 (N,): integer dtype, one per sample, non-negative."""
     if y.dtype.kind not in "ui" or y.ndim != 1:
         raise DataError(f"{path}: labels must be a 1-D integer array, got {y.dtype} of shape {y.shape}; "
-                        "save them as integers (e.g. y.astype('int64'))")
+                        "save them as integers (e.g. y.astype('int64')), or, for regression targets, store x as a "
+                        "float (N, D) array beside a float y")
     if len(y) != n:
         raise DataError(f"{path}: {len(y)} labels for {n} images; save one label per image")
     if n and y.min() < 0:

@@ -12,18 +12,24 @@ class ArrayData:
     """A dataset held as one tensor: batches are index draws, with no per-item Python on the hot path."""
 
     x: torch.Tensor  # (N, C, H, W) float32 in [-1, 1] for images; (N, D) float32 for points (toy2d)
-    y: torch.Tensor | None = None  # (N,) int64 class labels, or None when unlabelled
-    num_classes: int = 0  # number of classes when labelled, else 0
+    y: torch.Tensor | None = None  # (N,) int64 class labels, (N, T) float32 regression targets, or None
+    num_classes: int = 0  # number of classes when labelled, else 0 (always 0 for regression targets)
     name: str = ""  # the registered source that made it
     classes: tuple[str, ...] = ()  # class names, label i -> classes[i]; empty when the source has none
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:
             raise TypeError(f"ArrayData.x must be float32, got {self.x.dtype}")
-        if self.y is not None:
-            if self.y.shape != (self.x.shape[0],) or self.y.dtype != torch.int64:
-                raise ValueError(f"labels must be int64 of shape ({self.x.shape[0]},), got {self.y.dtype} "
-                                 f"{tuple(self.y.shape)}")
+        if self.y is not None and not (self._is_labels() or self._is_targets()):
+            raise ValueError(f"y must be int64 labels of shape ({self.x.shape[0]},) or float32 regression targets "
+                             f"of shape ({self.x.shape[0]}, T), got {self.y.dtype} {tuple(self.y.shape)}")
+
+    def _is_labels(self) -> bool:
+        return self.y.shape == (self.x.shape[0],) and self.y.dtype == torch.int64
+
+    def _is_targets(self) -> bool:
+        return (self.y.dim() == 2 and self.y.shape[0] == self.x.shape[0] and self.y.dtype == torch.float32
+                and self.num_classes == 0)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -38,8 +44,13 @@ class ArrayData:
         """True for (N, C, H, W) image data."""
         return self.x.dim() == 4
 
+    @property
+    def is_regression(self) -> bool:
+        """True when ``y`` holds float (N, T) regression targets rather than class labels."""
+        return self.y is not None and self.y.is_floating_point()
+
     def to(self, device: torch.device | str) -> "ArrayData":
-        """A copy on ``device`` (labels too)."""
+        """A copy on ``device`` (labels or targets too)."""
         y = None if self.y is None else self.y.to(device)
         return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes)
 

@@ -8,6 +8,9 @@
   add and subtract the averages. Attributes here are what the evaluator and the pixels can tell without labels: the
   evaluator's class (``7``) and the stroke weight (``thick`` / ``thin``: the top and bottom third of mean ink among
   the samples of that group). ``"7 thick - 7 thin + 3 thin"`` should draw a thick 3.
+* ``manifold_grid``: the learned manifold of Kingma & Welling (2014, fig. 4): two latent dimensions set to the
+  Gaussian quantiles of an evenly spaced grid in (0, 1), the others at the prior's mean, decoded; for a model with a
+  2-D latent space it shows the whole of it.
 * ``truncated_normal``: the truncation trick (Brock et al. 2019, sec. 3.1): codes drawn from N(0, I) with every
   coordinate above ``threshold`` in magnitude redrawn; lower thresholds trade variety for fidelity.
 """
@@ -93,6 +96,20 @@ def traversal_grid(G: nn.Module, dims: list[int] | None = None, steps: int = 9, 
     z = base.repeat(len(dims) * steps, 1)
     for row, d in enumerate(dims):
         z[row * steps:(row + 1) * steps, d] = values
+    return _render(G, z, _labels_for(G, len(z), label, device))
+
+
+def manifold_grid(G: nn.Module, steps: int = 20, dims: tuple[int, int] = (0, 1), *,
+                  label: int | None = None) -> torch.Tensor:
+    """(steps * steps, ...) samples: z[dims] = the N(0, 1) quantiles of a steps x steps grid in (0, 1), other
+    coordinates 0; rows follow the first dimension, columns the second."""
+    device = next(G.parameters()).device
+    if len(set(dims)) != 2 or not all(0 <= d < G.latent_dim for d in dims):
+        raise GankitError(f"need two different latent dimensions in 0..{G.latent_dim - 1}, got {dims}")
+    quantiles = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.5 / steps, 1 - 0.5 / steps, steps))
+    z = torch.zeros(steps * steps, G.latent_dim, device=device)
+    z[:, dims[0]] = quantiles.repeat_interleave(steps).to(device)
+    z[:, dims[1]] = quantiles.repeat(steps).to(device)
     return _render(G, z, _labels_for(G, len(z), label, device))
 
 

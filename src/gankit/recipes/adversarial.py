@@ -103,6 +103,9 @@ class AdversarialRecipe:
 
     def validate(self, data, batch_size: int) -> None:
         """Refuse settings that cannot work with this data and models, before training starts."""
+        if getattr(data, "is_regression", False):
+            raise ConfigError(f"data {data.name!r} holds regression targets, which a GAN does not model: train "
+                              "model.name=mlp_regressor on it (or give a GAN images or 2-D points)")
         if batch_size % self.pack:
             raise ConfigError(f"train.batch_size={batch_size} must be a multiple of model.pack={self.pack}")
         if self.policy and not data.is_image:

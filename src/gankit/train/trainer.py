@@ -8,9 +8,10 @@ Run directory::
     RUN/config.yaml                   the resolved config (a run can be rebuilt from it alone)
     RUN/metrics.jsonl                 one JSON row every train.log_every steps
     RUN/samples/step_0000500.png      grids from fixed noise (scatter plots for 2-D data)
-    RUN/eval/step_0001000.json        an evaluation every train.eval_every steps (FID, KID, ... with provenance)
+    RUN/eval/step_0001000.json        an evaluation every train.eval_every steps (FID, KID, ... with provenance;
+                                      a regressor's test RMSE, MAE and R^2)
     RUN/checkpoints/step_0001000.safetensors, RUN/checkpoints/latest.json
-    RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID so far
+    RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID (test RMSE) so far
 
 Reliability: a step-0 checkpoint is written before the first step, so there is always one to resume or roll back
 to; SIGTERM and SIGINT stop the loop after the current step, save a checkpoint and exit with a message; a NaN or Inf
@@ -37,8 +38,9 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..config import Config, save_config, to_dict
 from ..data import load_dataset
+from ..data.base import ArrayData
 from ..data.sampler import BatchSampler
-from ..errors import ConfigError, GankitError, Interrupted
+from ..errors import ConfigError, DataError, GankitError, Interrupted
 from ..images import save_grid, save_scatter
 from ..metrics.evaluate import EvalSettings, Evaluation
 from ..metrics.evaluator import default_evaluator
@@ -49,8 +51,8 @@ from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
 from .schedule import apply_schedule, init_base_lr, lr_factor, scale_base_lr, set_base_lr
 
-TOY_POINTS = 1000
-SHOWN = ("d_loss", "g_loss", "d_real", "d_fake", "loss", "recon", "kl", "rmse")  # log keys on the progress bar  # generated points drawn in each 2-D scatter plot
+TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
+SHOWN = ("d_loss", "g_loss", "d_real", "d_fake", "loss", "recon", "kl", "rmse")  # log keys on the progress bar
 
 
 def derive_seed(seed: int, purpose: str) -> int:
@@ -102,7 +104,7 @@ class Trainer:
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
         self.step = 0
         self.log = MetricsLog(self.run_dir / "metrics.jsonl")
-        self.best: dict | None = None  # {"step", "fid"} of the best checkpoint so far
+        self.best: dict | None = None  # {"step", "fid"} (a regressor: {"step", "rmse"}) of the best checkpoint so far
         self.retries = 0  # rollbacks after non-finite values, over the whole run
         self.window = _Window()
         self.signal: int | None = None  # set by the SIGTERM/SIGINT handler; the loop stops after the current step
@@ -118,6 +120,7 @@ class Trainer:
             self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
             self.evaluation = self._make_evaluation()
             self.monitor = CollapseMonitor(cfg.health, diversity(data.x[:len(self.preview)]))
+        self.test_data = self._recipe_test_split(data) if self.G is None else None
 
     def _preview_codes(self, data) -> tuple[torch.Tensor, torch.Tensor | None, int]:
         """Fixed noise (and labels) for the sample grids, so successive grids show the same codes; a conditional
@@ -161,6 +164,22 @@ class Trainer:
             raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems[0]}; raise train.eval_samples or "
                               "set train.eval_every=0")
         return evaluation
+
+    def _recipe_test_split(self, train) -> ArrayData | None:
+        """For a model without a generator whose recipe scores itself (a regressor): the test split it is scored on
+        every ``train.eval_every`` steps, on the device; None when evaluation is off or there is no test split."""
+        if self.cfg.train.eval_every == 0 or not hasattr(self.recipe, "score"):
+            return None
+        try:
+            test = load_dataset(self.cfg.data, "test", seed=self.cfg.train.seed)
+        except DataError as err:
+            _say(f"note: no evaluation during training: {err}")
+            return None
+        if test.sample_shape != train.sample_shape or (test.y is None) != (train.y is None) or (
+                test.y is not None and test.y.shape[1:] != train.y.shape[1:]):
+            raise DataError(f"data {self.cfg.data.name!r}: the test split's rows {tuple(test.x.shape[1:])} and "
+                            f"targets do not match the train split's {tuple(train.x.shape[1:])}")
+        return test.to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
     # The loop
@@ -360,24 +379,31 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict | None:
-        """Score ``train.eval_samples`` samples (always from the same noise), log them, keep the best checkpoint."""
-        if self.evaluation is None or nonfinite_parameters(self.saved_modules()):
+        """Score ``train.eval_samples`` samples (always from the same noise), log them, keep the best checkpoint (the
+        lowest FID). A model without a generator whose recipe scores itself is scored on the test split instead (a
+        regressor: the best checkpoint has the lowest test RMSE)."""
+        if (self.evaluation is None and self.test_data is None) or nonfinite_parameters(self.saved_modules()):
             return None  # NaN weights: the next log row or checkpoint rolls the run back
-        G = self.sampling_generator
-        g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
-        n, chunk = self.cfg.train.eval_samples, 1000
-        x = torch.cat([G.sample(min(chunk, n - i), generator=g) for i in range(0, n, chunk)])  # sample() uses eval mode
-        result = self.evaluation.score(x, source=f"{self.run_dir} (step {self.step}, training-time evaluation)")
+        if self.test_data is not None:
+            result, key = self.recipe.score(self.test_data), self.recipe.select
+            result["provenance"] = {"split": "test", "dataset": self.cfg.data.name, "n": len(self.test_data)}
+            shown = ("rmse", "mae", "r2")
+        else:
+            G = self.sampling_generator
+            g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
+            n, chunk = self.cfg.train.eval_samples, 1000
+            x = torch.cat([G.sample(min(chunk, n - i), generator=g) for i in range(0, n, chunk)])  # eval mode
+            result = self.evaluation.score(x, source=f"{self.run_dir} (step {self.step}, training-time evaluation)")
+            key, shown = "fid", ("fid", "kid", "precision", "recall", "modes")
         result["step"] = self.step
         _write_json_atomic(self.run_dir / "eval" / f"step_{self.step:07d}.json", result)
         scalars = {f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float)) and k != "step"}
         self.log.write({"step": self.step, **scalars})
-        if self.best is None or result["fid"] < self.best["fid"]:
-            self.best = {"step": self.step, "fid": result["fid"]}
+        if self.best is None or result[key] < self.best[key]:
+            self.best = {"step": self.step, key: result[key]}
             self.save_checkpoint(best=True)
-        summary = ", ".join(f"{k}={result[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "modes")
-                            if k in result)
-        _say(f"eval at step {self.step}: {summary} (best fid {self.best['fid']:.4g} at step {self.best['step']})")
+        summary = ", ".join(f"{k}={result[k]:.4g}" for k in shown if k in result)
+        _say(f"eval at step {self.step}: {summary} (best {key} {self.best[key]:.4g} at step {self.best['step']})")
         return result
 
     # ------------------------------------------------------------------------------------------------------------
@@ -454,7 +480,7 @@ class Trainer:
     def _apply_new_learning_rates(self, saved: dict) -> None:
         """A learning rate changed since the checkpoint (--resume --set optim.lr_g=...) wins over the saved one;
         otherwise the saved one stays (it may have been lowered by a rollback)."""
-        for name, key in (("generator", "lr_g"), ("discriminator", "lr_d")):
+        for name, key in (("generator", "lr_g"), ("regressor", "lr_g"), ("discriminator", "lr_d")):
             new = getattr(self.cfg.optim, key)
             if name in self.recipe.optimizers and key in saved and saved[key] != new:
                 set_base_lr(self.recipe.optimizers[name], new)
