@@ -12,7 +12,7 @@ from PIL import Image
 from gankit.config import DataConfig
 from gankit.data.arrays import load_arrays
 from gankit.data.transforms import resize_images
-from gankit.errors import DataError
+from gankit.errors import DataError, MissingSplitError
 
 
 def _npz(path: Path, **arrays) -> DataConfig:
@@ -81,8 +81,8 @@ def test_alternative_keys(tmp_path, xkey, ykey):
 
 
 def test_unknown_keys_are_listed(tmp_path):
-    with pytest.raises(DataError, match=r"k.npz has no train images: expected one of the keys x, images, arr_0, "
-                                        r"found pixels, targets"):
+    with pytest.raises(DataError, match=r"k.npz has no train data: expected one of the keys x, images, arr_0 \(.*"
+                                        r"with y or labels for labels or targets\), found pixels, targets"):
         load_arrays(_npz(tmp_path / "k.npz", pixels=_pixels((2, 4, 4)), targets=np.zeros(2, np.int64)))
 
 
@@ -91,7 +91,8 @@ def test_test_split(tmp_path):
                y_test=np.array([3, 1]))
     test = load_arrays(cfg, "test")
     assert test.x.shape == (2, 1, 4, 4) and test.y.tolist() == [3, 1]
-    with pytest.raises(DataError, match=r"t.npz has no test images: expected one of the keys x_test, found x"):
+    with pytest.raises(MissingSplitError, match=r"t.npz has no test data: expected one of the keys x_test \(.*\), "
+                                                r"found x"):
         load_arrays(_npz(tmp_path / "t.npz", x=_pixels((4, 4, 4))), "test")
     with pytest.raises(DataError, match="valid splits: train, test"):
         load_arrays(cfg, "val")

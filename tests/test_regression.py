@@ -216,9 +216,63 @@ def test_training_time_evaluation_scores_the_test_split_and_keeps_the_best_rmse(
     assert 0.3 < result["r2"] < 0.6 and 0 < result["mae"] < result["rmse"]
     assert result["provenance"] == {"split": "test", "dataset": "diabetes", "n": 88}
     best = json.loads((diabetes_run / "checkpoints" / "best.json").read_text())
-    assert best["step"] == 1000 and best["rmse"] == result["rmse"]
+    assert best["step"] == 1000 and best["std_rmse"] == result["std_rmse"]
+    y_std = float(load_dataset(DataConfig(name="diabetes")).y.std(correction=0))
+    assert result["std_rmse"] == pytest.approx(result["rmse"] / y_std, rel=1e-6)  # one target: rmse / its train std
     rows = [json.loads(line) for line in (diabetes_run / "metrics.jsonl").read_text().splitlines()]
     assert any(row.get("eval/rmse") == result["rmse"] for row in rows)
+
+
+def test_the_best_checkpoint_is_the_lowest_standardised_test_rmse_across_a_resume(tmp_path):
+    run = tmp_path / "r"
+    short = QUIET + ["train.eval_every=10", "train.checkpoint_every=10", "optim.lr_g=3e-3", "model.hidden=[64]"]
+    gankit.train(CONFIG, overrides=[*short, "train.steps=40"], out=run)
+    gankit.train(None, overrides=["train.steps=80"], out=run, resume=True)
+    scores = {json.loads(p.read_text())["step"]: json.loads(p.read_text())["std_rmse"]
+              for p in (run / "eval").glob("step_*.json")}
+    assert sorted(scores) == list(range(10, 90, 10)) and len(set(scores.values())) == 8
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best["std_rmse"] == min(scores.values()) and scores[best["step"]] == best["std_rmse"]
+    result = gankit.evaluate(run / "checkpoints" / "best.safetensors", write=False)
+    assert result["step"] == best["step"] and result["std_rmse"] == pytest.approx(best["std_rmse"], rel=1e-9)
+    assert "selected on the test split" in result["warnings"][0]
+    assert gankit.evaluate(run, write=False)["warnings"] == []
+
+
+def test_a_table_without_a_test_split_trains_with_a_note_and_a_mismatched_one_is_refused(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(64, 3))
+    np.savez(tmp_path / "train_only.npz", x=x, y=x.sum(1))
+    overrides = ["data.name=arrays", "model.name=mlp_regressor", "model.hidden=[4]", "train.steps=10",
+                 "train.eval_every=5", *QUIET]
+    run = gankit.train(None, overrides=[*overrides, f"data.root={tmp_path / 'train_only.npz'}"], out=tmp_path / "a")
+    assert "no evaluation during training" in capsys.readouterr().err and not (run / "eval").exists()
+    np.savez(tmp_path / "two.npz", x=x, y=x.sum(1), x_test=x[:8], y_test=x[:8, :2])
+    with pytest.raises(DataError, match=r"two.npz\): the test split has 2 target column\(s\), the train split 1"):
+        gankit.train(None, overrides=[*overrides, f"data.root={tmp_path / 'two.npz'}"], out=tmp_path / "b")
+    np.savez(tmp_path / "nan.npz", x=x, y=x.sum(1), x_test=x[:8], y_test=np.full(8, np.nan))
+    with pytest.raises(DataError, match="nan.npz: 8 values are NaN or Inf"):  # corrupt is an error, not a note
+        gankit.train(None, overrides=[*overrides, f"data.root={tmp_path / 'nan.npz'}"], out=tmp_path / "c")
+    with pytest.raises(GankitError, match=r"two.npz\): the test split has 2 target column\(s\), the regressor "
+                                          r"predicts 1"):
+        gankit.evaluate(run, overrides=[f"data.root={tmp_path / 'two.npz'}"], write=False)
+
+
+def test_tiny_units_keep_their_scale_and_constant_columns_get_one():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=g) * 1e-9
+    x[:, 2] = 5.0  # constant
+    model = regressor([], shape=(3,))
+    model.fit_standardisation(x, x[:, :1] * 1e-3)
+    assert torch.allclose(model.x_std[:2].double(), x[:, :2].double().std(0, correction=0), rtol=1e-5)
+    assert model.x_std[2] == 1 and float(model.y_std[0]) == pytest.approx(float(model.x_std[0]) * 1e-3, rel=1e-5)
+
+
+def test_an_autoencoder_on_a_table_trains_without_grids(tmp_path, capsys):
+    run = gankit.train(None, overrides=["data.name=diabetes", "model.name=mlp_ae", "model.hidden=[8]",
+                                        "model.bottleneck=2", "train.steps=20", "train.sample_every=10",
+                                        "recipe.loss=mse", *QUIET], out=tmp_path / "ae")
+    assert "no sample grids: data 'diabetes' holds 10-d vectors" in capsys.readouterr().err
+    assert not (run / "samples").exists() and gankit.load(run).encode(torch.zeros(3, 10)).shape == (3, 2)
 
 
 def test_regression_scores_against_scikit_learn():
@@ -234,6 +288,11 @@ def test_regression_scores_against_scikit_learn():
     assert got["mae"] == pytest.approx(mean_absolute_error(y, pred), rel=1e-12)
     assert got["r2"] == pytest.approx(r2_score(y, pred), rel=1e-12)  # both average R^2 over the target columns
     assert regression_scores(torch.from_numpy(y), torch.from_numpy(y))["r2"] == 1.0
+    constant = torch.ones(5, 1)
+    assert regression_scores(constant, constant)["r2"] == r2_score(constant, constant) == 1.0
+    assert regression_scores(constant + 1, constant)["r2"] == r2_score(constant, constant + 1) == 0.0
+    scaled = regression_scores(torch.from_numpy(pred), torch.from_numpy(y), torch.tensor([1.0, 10.0]))
+    assert scaled["std_rmse"] == pytest.approx(np.sqrt(np.mean(((pred - y) / [1.0, 10.0]) ** 2)), rel=1e-12)
 
 
 def test_cli_eval_scores_a_regressor_and_sample_refuses_it(diabetes_run, capsys, tmp_path):
@@ -261,9 +320,13 @@ def test_cli_predict_reads_csv_or_npz_and_names_a_bad_file(diabetes_run, capsys,
     assert cli_main(["predict", str(diabetes_run), str(tmp_path / "x.npz"), "-o", str(tmp_path / "p.npz")]) == 0
     with np.load(tmp_path / "p.npz") as npz:
         assert np.array_equal(npz["pred"], expected)
+    assert cli_main(["predict", str(diabetes_run), str(tmp_path / "x.csv"), "-o", str(tmp_path / "new" / "P.CSV")]) == 0
+    assert (tmp_path / "new" / "P.CSV").is_file()
+    capsys.readouterr()
     (tmp_path / "bad.csv").write_text("1,2,3\n4,oops,6\n")
     np.savez(tmp_path / "nox.npz", features=x)
-    for name, message in (("bad.csv", "cannot read features from .*bad.csv"), ("nox.npz", "nox.npz has no 'x' array"),
+    for name, message in (("bad.csv", "cannot read features from .*bad.csv.*no header row"),
+                          ("nox.npz", "nox.npz has no 'x' array"),
                           ("x.csv", None)):
         out = "p.txt" if message is None else "p.csv"
         assert cli_main(["predict", str(diabetes_run), str(tmp_path / name), "-o", str(tmp_path / out)]) == 2

@@ -275,7 +275,7 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
                           "gankit eval scores generators, autoencoders and regressors")
     extra = _autoencoder_scores(run, data_cfg, iwae_k, iwae_n, opts.seed) if hasattr(G, "encode") else None
     if G is None:
-        result, n = _regressor_scores(run, data_cfg), "test"
+        result, n = _regressor_scores(run, data_cfg, selected=target.name.startswith("best")), "test"
     elif extra is not None and not G.has_prior:
         result, n = extra, "recon"
     else:
@@ -330,8 +330,9 @@ def _autoencoder_scores(run: LoadedRun, data_cfg: DataConfig, iwae_k: int, iwae_
     return {**out, "provenance": prov, "warnings": []}
 
 
-def _regressor_scores(run: LoadedRun, data_cfg: DataConfig) -> dict:
-    """A regressor's RMSE, MAE and R^2 on the test split, in the targets' units, with their provenance."""
+def _regressor_scores(run: LoadedRun, data_cfg: DataConfig, selected: bool = False) -> dict:
+    """A regressor's RMSE, MAE and R^2 on the test split, in the targets' units, with their provenance; ``selected``
+    (the run's best checkpoint, picked by these very scores) adds a warning."""
     from .data import load_dataset
     from .metrics.regression import score_regressor
 
@@ -339,14 +340,22 @@ def _regressor_scores(run: LoadedRun, data_cfg: DataConfig) -> dict:
     if not test.is_regression:
         raise GankitError(f"data {data_cfg.name!r} has no regression targets to score a regressor against")
     expected = tuple(run.data_info["sample_shape"])
+    where = f"data {data_cfg.name!r}" + (f" ({data_cfg.root})" if data_cfg.root else "")
     if test.sample_shape != expected:
-        raise GankitError(f"the test split's rows have shape {test.sample_shape}, the regressor takes {expected}")
-    scores = score_regressor(run.modules["regressor"], test.x, test.y)
+        raise GankitError(f"{where}: test rows have shape {test.sample_shape}, the regressor takes {expected}")
+    model = run.modules["regressor"]
+    if test.y.shape[1] != model.targets:
+        raise GankitError(f"{where}: the test split has {test.y.shape[1]} target column(s), the regressor predicts "
+                          f"{model.targets}")
+    scores = score_regressor(model, test.x, test.y)
     prov = {"samples": f"{run.config.model.name} predictions of {data_cfg.name} test", "num_samples": len(test),
             "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test), "targets": test.y.shape[1]},
             "evaluator": {"name": "none (rmse and mae pooled over rows and targets, in the targets' units; r2 = "
                                   "1 - SSE/SST per target about the test mean, averaged over targets)"}}
-    return {**scores, "provenance": prov, "warnings": []}
+    warnings = ["this is the checkpoint with the best test score during training: selected on the test split, its "
+                "test scores are optimistic (quote the last checkpoint's, or score rows held out from training)"] \
+        if selected else []
+    return {**scores, "provenance": prov, "warnings": warnings}
 
 
 def _data_config(base: dict, overrides) -> DataConfig:

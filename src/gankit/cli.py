@@ -240,11 +240,11 @@ def _latent(args: argparse.Namespace) -> None:
         images, cols = latent.interpolation_grid(G, args.rows, args.steps, not args.linear, generator=g,
                                                  label=args.label), args.steps
     elif args.verb == "traverse":
-        dims = None if args.dims is None else [int(d) for d in args.dims.split(",")]
+        dims = None if args.dims is None else _int_list(args.dims, "--dims")
         images, cols = latent.traversal_grid(G, dims, args.steps, args.radius, generator=g, label=args.label), \
             args.steps
     elif args.verb == "manifold":
-        dims = tuple(int(d) for d in args.dims.split(","))
+        dims = _int_list(args.dims, "--dims")
         images, cols = latent.manifold_grid(G, args.steps, dims, label=args.label), args.steps
     else:
         images, cols = latent.arithmetic(G, _evaluator_for(run, args.evaluator), args.expression, n=args.n,
@@ -275,6 +275,16 @@ def _eval(args: argparse.Namespace) -> None:
     print(json.dumps(result) if args.json else format_result(result))
 
 
+def _int_list(text: str, flag: str) -> list[int]:
+    """Comma-separated integers, or a one-line error that names the flag."""
+    from .errors import GankitError
+
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise GankitError(f"{flag} {text!r}: expected comma-separated integers, e.g. 0,1") from None
+
+
 def _predict(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -282,10 +292,11 @@ def _predict(args: argparse.Namespace) -> None:
     from .errors import GankitError
 
     out = Path(args.output)
-    if out.suffix not in (".csv", ".npz"):
+    if out.suffix.lower() not in (".csv", ".npz"):
         raise GankitError(f"-o {out}: predictions are written to a .csv or an .npz file")
     preds = load(args.run, device=args.device).predict(read_table(args.inputs))
-    if out.suffix == ".npz":
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npz":
         np.savez(out, pred=preds)
     else:
         np.savetxt(out, preds, delimiter=",", fmt="%.8g")
@@ -299,10 +310,10 @@ def read_table(path: str | Path):
     from .errors import GankitError
 
     path = Path(path)
-    if path.suffix not in (".csv", ".npz"):
+    if path.suffix.lower() not in (".csv", ".npz"):
         raise GankitError(f"{path}: features come in a .csv (numbers only, one row per sample) or an .npz with 'x'")
     try:
-        if path.suffix == ".csv":
+        if path.suffix.lower() == ".csv":
             x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
         else:
             with np.load(path) as npz:
@@ -311,7 +322,8 @@ def read_table(path: str | Path):
                                       "features as np.savez(path, x=features)")
                 x = np.asarray(npz["x"], dtype=np.float32)
     except (OSError, ValueError) as exc:
-        raise GankitError(f"cannot read features from {path}: {exc}") from None
+        hint = "; the .csv must hold numbers only, with no header row" if path.suffix.lower() == ".csv" else ""
+        raise GankitError(f"cannot read features from {path}: {exc}{hint}") from None
     if x.ndim != 2 or not np.isfinite(x).all():
         raise GankitError(f"{path}: expected a finite (N, D) table of features, got shape {x.shape}"
                           + ("" if np.isfinite(x).all() else " with NaN or Inf"))

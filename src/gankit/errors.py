@@ -18,6 +18,10 @@ class DataError(GankitError):
     """A dataset that is missing, corrupt or cannot be read."""
 
 
+class MissingSplitError(DataError):
+    """A dataset that has no data for the split asked for (an ``.npz`` without ``x_test``, say)."""
+
+
 class Interrupted(GankitError):
     """Training stopped by a signal after saving a checkpoint; the CLI exits with ``exit_code`` (128 + signal)."""
 

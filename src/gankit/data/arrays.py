@@ -17,8 +17,8 @@ How an array is read (the rule is decided from dtype and shape alone, never gues
 
 Labels must be a 1-D integer array with one non-negative entry per image; ``num_classes`` is ``max(y) + 1``.
 
-A *float* ``y`` (shape (N,) or (N, T)) holds regression targets: then ``x`` must be a float (N, D) table, and both are
-returned as they are (float32, targets as (N, T)), for a regressor to standardise.
+A *float* ``y`` (shape (N,) or (N, T)) holds regression targets: then ``x`` must be an (N, D) table of numbers, and
+both are returned as they are (float32, targets as (N, T)), for a regressor to standardise.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DataConfig
-from ..errors import DataError
+from ..errors import DataError, MissingSplitError
 from ..registry import DATASETS
 from .base import ArrayData
 from .tabular import check_tabular, tabular_data
@@ -52,8 +52,8 @@ def load_arrays(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
     check_split(split, "arrays")
     path = _array_path(cfg.root)
     x, y = _read_arrays(path, split)
-    if y is not None and y.dtype.kind == "f" and x.ndim == 2 and x.dtype.kind == "f":
-        return _regression_table(x, y, path, cfg)
+    if y is not None and y.dtype.kind == "f" and x.ndim == 2 and x.dtype.kind in "fiu":
+        return _regression_table(x.astype(np.float64), y, path, cfg)
     x = to_unit_images(x, path)
     if x.ndim == 2:
         if cfg.size is not None or cfg.channels is not None:
@@ -69,6 +69,8 @@ def load_arrays(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
 def _regression_table(x: np.ndarray, y: np.ndarray, path: Path, cfg: DataConfig) -> ArrayData:
     """Features (N, D) and float targets (N,) or (N, T) as tabular :class:`ArrayData`."""
     check_tabular(cfg, str(path))
+    if not len(x):
+        raise DataError(f"{path}: the table has no rows; save at least one row of features and targets")
     if y.ndim not in (1, 2) or len(y) != len(x):
         raise DataError(f"{path}: regression targets y must have shape ({len(x)},) or ({len(x)}, T), one row per row "
                         f"of x, got {y.shape}")
@@ -93,7 +95,8 @@ def _read_arrays(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]
     """The (images, labels or None) of ``split`` in ``path``."""
     if path.suffix.lower() == ".npy":
         if split == "test":
-            raise DataError(f"{path} is a .npy file with no test split; save an .npz with x_test (and y_test) keys")
+            raise MissingSplitError(f"{path} is a .npy file with no test split; save an .npz with x_test (and y_test) "
+                                    "keys")
         return _load_npy(path), None
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -116,8 +119,10 @@ def _pick_keys(data, path: Path, split: str) -> tuple[np.ndarray, np.ndarray | N
     found = list(data.files)
     xkey = next((k for k in image_keys if k in found), None)
     if xkey is None:
-        raise DataError(f"{path} has no {split} images: expected one of the keys {', '.join(image_keys)}, found "
-                        f"{', '.join(found) or 'no keys'}; re-save it with one of those keys")
+        error = MissingSplitError if split == "test" else DataError
+        raise error(f"{path} has no {split} data: expected one of the keys {', '.join(image_keys)} (images, points or "
+                    f"features; with {' or '.join(label_keys)} for labels or targets), found "
+                    f"{', '.join(found) or 'no keys'}; re-save it with one of those keys")
     ykey = next((k for k in label_keys if k in found), None)
     return data[xkey], (data[ykey] if ykey is not None else None)
 

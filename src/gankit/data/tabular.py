@@ -43,7 +43,7 @@ def check_tabular(cfg: DataConfig, source: str) -> None:
 
 def tabular_data(x: np.ndarray, y: np.ndarray, name: str) -> ArrayData:
     """Wrap features (N, D) and targets (N,) or (N, T) as float32 :class:`ArrayData` with (N, T) targets."""
-    y = y.reshape(len(y), -1)  # (N, T)
+    y = y[:, None] if y.ndim == 1 else y  # (N, T)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
     return ArrayData(xt, yt, 0, name)

@@ -104,8 +104,10 @@ def manifold_grid(G: nn.Module, steps: int = 20, dims: tuple[int, int] = (0, 1),
     """(steps * steps, ...) samples: z[dims] = the N(0, 1) quantiles of a steps x steps grid in (0, 1), other
     coordinates 0; rows follow the first dimension, columns the second."""
     device = next(G.parameters()).device
-    if len(set(dims)) != 2 or not all(0 <= d < G.latent_dim for d in dims):
-        raise GankitError(f"need two different latent dimensions in 0..{G.latent_dim - 1}, got {dims}")
+    if len(dims) != 2 or len(set(dims)) != 2 or not all(0 <= d < G.latent_dim for d in dims):
+        raise GankitError(f"need two different latent dimensions in 0..{G.latent_dim - 1}, got {tuple(dims)}")
+    if steps < 1:
+        raise GankitError(f"steps={steps}: need at least 1 step per side")
     quantiles = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.5 / steps, 1 - 0.5 / steps, steps))
     z = torch.zeros(steps * steps, G.latent_dim, device=device)
     z[:, dims[0]] = quantiles.repeat_interleave(steps).to(device)

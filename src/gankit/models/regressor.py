@@ -7,7 +7,7 @@ module keeps as buffers (so a checkpoint carries them): the network sees (x - x_
 ``hidden: []`` the network is one linear layer: least-squares linear regression fitted by gradient descent.
 
 The ``regression`` recipe (:mod:`gankit.recipes.regression`) trains it; the model has no generator, so the trainer
-draws no sample grids and runs no evaluation for it.
+draws no sample grids: its periodic evaluation scores the test split instead (RMSE, MAE, R^2).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..registry import MODELS
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
-MIN_STD = 1e-8  # a constant feature or target gets std 1 rather than a division by zero
+REL_STD = 1e-7  # a column whose spread is below this share of its magnitude is constant: it gets std 1
 
 
 @dataclass
@@ -100,13 +100,16 @@ class MLPRegressor(nn.Module):
 
 
 def _moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Column means and population standard deviations of (N, K) values (in float64; a constant column gets 1)."""
+    """Column means and population standard deviations of (N, K) values (in float64; a constant column gets 1,
+    where constant is relative to the column's magnitude, so a feature measured in tiny units keeps its scale)."""
     values = values.double()
     spread = values.std(0, correction=0)
-    return values.mean(0), torch.where(spread > MIN_STD, spread, torch.ones_like(spread))
+    constant = spread <= REL_STD * values.abs().amax(0)  # also true for an all-zero column
+    return values.mean(0), torch.where(constant, torch.ones_like(spread), spread)
 
 
 @MODELS.register("mlp_regressor", config=RegressorConfig, recipe="regression")
 def build_mlp_regressor(cfg: RegressorConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
-    """An MLP regressor, known to the trainer as the ``regressor`` module (no generator: no grids, no evaluation)."""
+    """An MLP regressor, known to the trainer as the ``regressor`` module (no generator: no grids; the trainer
+    evaluates it on the test split)."""
     return {"regressor": MLPRegressor(cfg, shape)}

@@ -8,7 +8,7 @@ so one learning rate suits targets of any scale: ``mse`` (least squares), ``l1``
 Logs (tensors, no host sync): ``loss`` in standardised units and ``rmse`` of the batch in the targets' own units
 (pooled over the target columns). Every ``train.eval_every`` steps the trainer asks :meth:`RegressionRecipe.score`
 for the test split's RMSE, MAE and R^2 (:mod:`gankit.metrics.regression`) and keeps the checkpoint with the lowest
-test RMSE as ``best``.
+test RMSE in standardised units (``std_rmse``: each target counts alike) as ``best``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class RegressionRecipe:
                                                          betas=(optim.beta1, optim.beta2), eps=optim.eps)}
 
     def validate(self, data, batch_size: int) -> None:
-        """Refuse data without regression targets, or with a different number of them than the model predicts."""
+        """Refuse data without regression targets, with a different number of them than the model predicts, or
+        with fewer rows than a batch."""
         if not data.is_regression:
             what = "class labels" if data.y is not None else "no targets"
             raise ConfigError(f"recipe.name=regression needs regression targets, but data {data.name!r} has {what}: "
@@ -59,6 +60,9 @@ class RegressionRecipe:
         if targets != self.model.targets:
             raise ConfigError(f"model.targets={self.model.targets} but data {data.name!r} has {targets} target "
                               f"column(s): set model.targets={targets}")
+        if batch_size > len(data):
+            raise ConfigError(f"train.batch_size={batch_size} is larger than the {len(data)} training rows of data "
+                              f"{data.name!r}: set train.batch_size <= {len(data)}")
 
     def prepare(self, data) -> None:
         """Fit the regressor's standardisation to the training split (the trainer calls this once)."""

@@ -11,7 +11,8 @@ Run directory::
     RUN/eval/step_0001000.json        an evaluation every train.eval_every steps (FID, KID, ... with provenance;
                                       a regressor's test RMSE, MAE and R^2)
     RUN/checkpoints/step_0001000.safetensors, RUN/checkpoints/latest.json
-    RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID (test RMSE) so far
+    RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID so far (a
+                                      regressor's: the lowest test RMSE in standardised units)
 
 Reliability: a step-0 checkpoint is written before the first step, so there is always one to resume or roll back
 to; SIGTERM and SIGINT stop the loop after the current step, save a checkpoint and exit with a message; a NaN or Inf
@@ -40,7 +41,7 @@ from ..config import Config, save_config, to_dict
 from ..data import load_dataset
 from ..data.base import ArrayData
 from ..data.sampler import BatchSampler
-from ..errors import ConfigError, DataError, GankitError, Interrupted
+from ..errors import ConfigError, DataError, GankitError, Interrupted, MissingSplitError
 from ..images import save_grid, save_scatter
 from ..metrics.evaluate import EvalSettings, Evaluation
 from ..metrics.evaluator import default_evaluator
@@ -112,6 +113,11 @@ class Trainer:
         self.grid_cols = cfg.train.grid_rows
         self.evaluation = None
         self.monitor = CollapseMonitor(cfg.health, 0.0)
+        # images are drawn as grids and 2-D points as scatter plots; other vectors (a table's rows) are not drawn
+        self.drawable = data.is_image or tuple(data.sample_shape) == (2,)
+        if self.G is not None and not self.drawable:
+            _say(f"note: no sample grids: data {cfg.data.name!r} holds {data.sample_shape[0]}-d vectors, which are "
+                 "neither images nor 2-D points")
         if self.G is not None:
             self.preview, self.preview_labels, self.grid_cols = self._preview_codes(data)
             if hasattr(self.G, "encode"):  # autoencoders: grids of fixed real images and their reconstructions
@@ -172,13 +178,18 @@ class Trainer:
             return None
         try:
             test = load_dataset(self.cfg.data, "test", seed=self.cfg.train.seed)
-        except DataError as err:
+        except MissingSplitError as err:  # a corrupt test split is an error like any other
             _say(f"note: no evaluation during training: {err}")
             return None
-        if test.sample_shape != train.sample_shape or (test.y is None) != (train.y is None) or (
-                test.y is not None and test.y.shape[1:] != train.y.shape[1:]):
-            raise DataError(f"data {self.cfg.data.name!r}: the test split's rows {tuple(test.x.shape[1:])} and "
-                            f"targets do not match the train split's {tuple(train.x.shape[1:])}")
+        where = f"data {self.cfg.data.name!r}" + (f" ({self.cfg.data.root})" if self.cfg.data.root else "")
+        if test.sample_shape != train.sample_shape:
+            raise DataError(f"{where}: test rows have shape {test.sample_shape}, train rows {train.sample_shape}; "
+                            "save x_test with the same columns as x")
+        if not test.is_regression:
+            raise DataError(f"{where}: the test split has no regression targets; save float y_test beside x_test")
+        if test.y.shape[1] != train.y.shape[1]:
+            raise DataError(f"{where}: the test split has {test.y.shape[1]} target column(s), the train split "
+                            f"{train.y.shape[1]}; save y_test with the same columns as y")
         return test.to(self.device)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -351,7 +362,7 @@ class Trainer:
         """Write a grid (or a scatter plot for 2-D data) of the generator's output on the fixed noise; for an
         autoencoder, fixed real images above their reconstructions (``recon_step_*.png`` beside the prior samples of
         a VAE; in place of them for a plain autoencoder, which has no prior)."""
-        if self.G is None:
+        if self.G is None or not self.drawable:
             return None
         G = self.sampling_generator
         was_training = G.training
