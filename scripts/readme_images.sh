@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The latent-space and class grids shown in the README, drawn from trained runs with fixed seeds.
-#   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN]   (defaults: the runs benchmarks/gan_quality.py makes)
+#   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN] [VAE_RUN] [VAE2D_RUN]
+#   (defaults: the runs benchmarks/gan_quality.py and benchmarks/vae.py make, and runs/vae2d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DCGAN=${1:-runs/bench/dcgan_mnist}
@@ -12,3 +13,10 @@ mkdir -p "$OUT"
 "$GANKIT" latent traverse "$DCGAN" --dims 0,1,2,3,4,5 --steps 9 --seed 0 -o "$OUT/dcgan_traverse.png"
 "$GANKIT" latent arithmetic "$DCGAN" "7 thick - 7 thin + 3 thin" --seed 0 -o "$OUT/dcgan_arithmetic.png"
 "$GANKIT" sample "$CGAN" --by-class -n 10 --seed 0 -o "$OUT/cgan_by_class.png"
+# autoencoders and VAEs (#5): the example VAE's prior samples and reconstructions, a 2-D VAE's whole latent space
+VAE=${3:-runs/bench_vae/vae_mnist}
+VAE2D=${4:-runs/vae2d}  # gankit train configs/vae_mnist.yaml --set model.latent_dim=2 --out runs/vae2d
+"$GANKIT" sample "$VAE" -n 64 --seed 0 -o "$OUT/vae_samples.png"
+cp "$(ls "$VAE"/samples/recon_step_*.png | tail -1)" "$OUT/vae_reconstructions.png"
+"$GANKIT" latent manifold "$VAE2D" --steps 20 -o "$OUT/vae2d_manifold.png"
+cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchmarks/vae.py --suite vs_gan
