@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..losses.penalties import gradient_penalty, r1_penalty
 from ..nn.diffaugment import diff_augment, parse_policy
 from ..registry import LOSSES, RECIPES
+from .optim import adam
 
 @dataclass
 class AdversarialConfig:
@@ -95,11 +96,8 @@ class AdversarialRecipe:
         self.pack = int(getattr(self.D, "pack", 1))
         self.d_takes_labels = getattr(self.D, "conditioning", "none") in ("concat", "projection")
         self.d_updates = 0
-        betas = (optim.beta1, optim.beta2)
-        self.optimizers = {
-            "generator": torch.optim.Adam(self.G.parameters(), lr=optim.lr_g, betas=betas, eps=optim.eps),
-            "discriminator": torch.optim.Adam(self.D.parameters(), lr=optim.lr_d, betas=betas, eps=optim.eps),
-        }
+        self.optimizers = {"generator": adam(self.G.parameters(), optim.lr_g, optim),
+                           "discriminator": adam(self.D.parameters(), optim.lr_d, optim)}
 
     def validate(self, data, batch_size: int) -> None:
         """Refuse settings that cannot work with this data and models, before training starts."""
@@ -142,8 +140,10 @@ class AdversarialRecipe:
         return x
 
     def _judge(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """D's logits (and ACGAN class logits) for an already-viewed batch."""
-        return self.D.forward_all(x, labels if self.d_takes_labels else None)
+        """D's logits (and ACGAN class logits) for an already-viewed batch, in fp32 (under train.precision=bf16
+        the network runs in bf16; the losses do not)."""
+        logits, cls = self.D.forward_all(x, labels if self.d_takes_labels else None)
+        return logits.float(), (None if cls is None else cls.float())
 
     def _fakes(self, n: int, noise: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
         labels = self.G.sample_labels(n, generator=noise)

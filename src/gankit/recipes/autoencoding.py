@@ -23,6 +23,7 @@ from ..config import OptimConfig
 from ..errors import ConfigError
 from ..losses.reconstruction import gaussian_kl, reconstruction_loss, reparameterize, to_unit
 from ..registry import RECIPES
+from .optim import adam
 
 
 @dataclass
@@ -54,8 +55,7 @@ class AutoencodingRecipe:
             raise ConfigError("recipe.name=autoencoding needs an autoencoder model (mlp_ae, conv_ae or vae)")
         self.is_vae = bool(getattr(self.model, "has_prior", False))
         self.updates = 0
-        self.optimizers = {"generator": torch.optim.Adam(self.model.parameters(), lr=optim.lr_g,
-                                                         betas=(optim.beta1, optim.beta2), eps=optim.eps)}
+        self.optimizers = {"generator": adam(self.model.parameters(), optim.lr_g, optim)}
 
     def validate(self, data, batch_size: int) -> None:
         """Refuse settings that do not fit the data or the model, before training starts."""
@@ -95,15 +95,15 @@ class AutoencodingRecipe:
         return {k: v.detach() for k, v in logs.items()}
 
     def _ae_loss(self, x: torch.Tensor, noise: torch.Generator) -> dict[str, torch.Tensor]:
-        out = self.model.reconstruct(corrupt(x, self.cfg.noise, self.cfg.mask, noise))
+        out = self.model.reconstruct(corrupt(x, self.cfg.noise, self.cfg.mask, noise)).float()  # fp32 loss
         return {"loss": reconstruction_loss(self.cfg.loss, out, x).mean()}
 
     def _vae_loss(self, x: torch.Tensor, noise: torch.Generator) -> dict[str, torch.Tensor]:
         if self.cfg.binarize:
             x = binarize(x, noise)
-        mu, logvar = self.model.posterior(x)
+        mu, logvar = (t.float() for t in self.model.posterior(x))  # fp32 losses under train.precision=bf16
         z = reparameterize(mu, logvar, noise)
-        recon = -self.model.log_likelihood(self.model.decoder_output(z), x)  # (B,)
+        recon = -self.model.log_likelihood(self.model.decoder_output(z).float(), x)  # (B,)
         kl = gaussian_kl(mu, logvar)  # (B,)
         loss = (recon + self.kl_weight() * kl).mean()
         return {"loss": loss, "recon": recon.mean(), "kl": kl.mean(), "elbo": -(recon + kl).mean()}

@@ -23,6 +23,7 @@ from ..config import OptimConfig
 from ..errors import ConfigError
 from ..metrics.regression import SELECT, score_regressor
 from ..registry import RECIPES
+from .optim import adam
 
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}
 TARGET_SOURCES = "data.name=diabetes, or data.name=arrays with an .npz holding float x (N, D) and float y"
@@ -46,8 +47,7 @@ class RegressionRecipe:
             raise ConfigError(f"recipe.name=regression needs a regressor model (mlp_regressor), not one with "
                               f"{sorted(modules)}: set model.name=mlp_regressor")
         self.loss = LOSSES[cfg.loss]
-        self.optimizers = {"regressor": torch.optim.Adam(self.model.parameters(), lr=optim.lr_g,
-                                                         betas=(optim.beta1, optim.beta2), eps=optim.eps)}
+        self.optimizers = {"regressor": adam(self.model.parameters(), optim.lr_g, optim)}
 
     def validate(self, data, batch_size: int) -> None:
         """Refuse data without regression targets, with a different number of them than the model predicts, or
@@ -77,7 +77,7 @@ class RegressionRecipe:
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         """One update on a batch; returns detached scalar tensors (no host sync)."""
         x, y = batches.next(batch_size)  # (B, D), (B, T)
-        pred = self.model.forward_standardised(x)  # (B, T), standardised units
+        pred = self.model.forward_standardised(x).float()  # (B, T), standardised units; fp32 under bf16
         target = self.model.standardise_targets(y)
         loss = self.loss(pred, target)
         opt = self.optimizers["regressor"]

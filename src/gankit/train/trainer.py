@@ -50,6 +50,7 @@ from ..registry import RECIPES
 from . import checkpoint as ckpt
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
+from .precision import autocast_factory
 from .schedule import apply_schedule, init_base_lr, lr_factor, scale_base_lr, set_base_lr
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
@@ -89,6 +90,7 @@ class Trainer:
         for module in self.modules.values():
             module.to(self.device).train()
         self.recipe = RECIPES.get(cfg.recipe.name)(cfg.recipe, self.modules, cfg.optim)
+        self.autocast = autocast_factory(self.device, cfg.train.precision)
         for opt in self.recipe.optimizers.values():
             init_base_lr(opt)
         if hasattr(self.recipe, "validate"):
@@ -222,7 +224,9 @@ class Trainer:
                 factor = lr_factor(self.cfg.optim, self.step, tc.steps)
                 for opt in self.recipe.optimizers.values():
                     apply_schedule(opt, factor)
-            self.window.add(self.recipe.step(self.sampler, self.noise, tc.batch_size))
+            with self.autocast():
+                logs = self.recipe.step(self.sampler, self.noise, tc.batch_size)
+            self.window.add(logs)
             if self.ema is not None:
                 self.ema.update(self.G, self.step)
             self.step += 1

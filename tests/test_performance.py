@@ -1,0 +1,94 @@
+"""The trainer's speed settings: the fused Adam every recipe builds, and bf16 autocast with fp32 master weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gankit
+from gankit.config import OptimConfig, from_dict, load_config
+from gankit.errors import ConfigError
+from gankit.models import build_models
+from gankit.recipes.optim import adam
+from gankit.train import checkpoint as ckpt
+from gankit.train import latest_checkpoint
+from gankit.train.precision import autocast_factory
+
+QUIET = ["train.progress=false", "train.eval_every=0"]
+
+
+def test_fused_adam_makes_the_for_loop_update():
+    g = torch.Generator().manual_seed(0)
+    params = [torch.randn(64, 32, generator=g), torch.randn(32, generator=g)]
+    cfg = OptimConfig(beta1=0.5, beta2=0.999, eps=1e-8)
+    fused_params = [torch.nn.Parameter(p.clone()) for p in params]
+    loop_params = [torch.nn.Parameter(p.clone()) for p in params]
+    fused = adam(fused_params, 1e-2, cfg)
+    loop = torch.optim.Adam(loop_params, lr=1e-2, betas=(0.5, 0.999), eps=1e-8, foreach=False)
+    assert fused.defaults["fused"] and not loop.defaults["fused"]
+    for _ in range(20):
+        grads = [torch.randn(p.shape, generator=g) for p in params]
+        for ps, opt in ((fused_params, fused), (loop_params, loop)):
+            for p, grad in zip(ps, grads):
+                p.grad = grad.clone()
+            opt.step()
+    moved = max(float((a.detach() - p).abs().max()) for a, p in zip(loop_params, params))
+    assert moved > 0.05  # the parameters did move
+    assert max(float((a - b).detach().abs().max()) for a, b in zip(fused_params, loop_params)) < 1e-6
+
+
+def test_fused_adam_falls_back_where_it_cannot_fuse():
+    assert adam([torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))], 1e-3, OptimConfig()).defaults["fused"]
+    on_meta = adam([torch.nn.Parameter(torch.zeros(3, device="meta"))], 1e-3, OptimConfig())
+    assert not on_meta.defaults["fused"]  # another device: PyTorch's default implementation
+
+
+def test_precision_choices_are_checked():
+    with pytest.raises(ConfigError, match="train.precision='fp16' is not valid; valid choices: fp32, bf16"):
+        load_config(None, ["train.precision=fp16"])
+    assert autocast_factory(torch.device("cpu"), "fp32")().__class__.__name__ == "nullcontext"
+
+
+@pytest.mark.parametrize("name, shape", [("mlp_gan", (1, 8, 8)), ("dcgan", (1, 16, 16))])
+def test_bf16_gradients_agree_with_fp32_and_losses_stay_fp32(name, shape):
+    """One discriminator loss, its gradient in fp32 and under bf16 autocast from the same weights and batch."""
+    from gankit.recipes.adversarial import AdversarialConfig, AdversarialRecipe
+
+    cfg = from_dict({"model": {"name": name, "latent_dim": 16}}).model
+    modules = build_models(cfg, shape, 0, seed=0)
+    recipe = AdversarialRecipe(AdversarialConfig(), modules, OptimConfig())
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(32, *shape, generator=g) * 2 - 1
+    fake = modules["generator"](torch.randn(32, 16, generator=g)).detach()
+
+    def grads(context):
+        D = modules["discriminator"]
+        D.zero_grad(set_to_none=True)
+        with context():
+            real_logits, fake_logits = recipe._judge(real, None)[0], recipe._judge(fake, None)[0]
+            loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        assert real_logits.dtype == torch.float32 and loss.dtype == torch.float32
+        loss.backward()
+        assert all(p.grad.dtype == torch.float32 for p in D.parameters())  # fp32 master weights and gradients
+        return torch.cat([p.grad.flatten() for p in D.parameters()]), float(loss.detach())
+
+    full, loss32 = grads(autocast_factory(torch.device("cpu"), "fp32"))
+    half, loss16 = grads(autocast_factory(torch.device("cpu"), "bf16"))
+    assert not torch.equal(full, half)  # bf16 really ran
+    assert abs(loss16 - loss32) < 0.02 * abs(loss32)
+    assert F.cosine_similarity(full, half, dim=0) > 0.99
+
+
+def test_a_bf16_run_keeps_fp32_weights_and_resumes_exactly(tmp_path):
+    overrides = [*QUIET, "train.precision=bf16", "train.checkpoint_every=10", "model.g_hidden=[32]",
+                 "model.d_hidden=[32]"]
+    straight = gankit.train(None, overrides=[*overrides, "train.steps=20"], out=tmp_path / "a")
+    split = gankit.train(None, overrides=[*overrides, "train.steps=10"], out=tmp_path / "b")
+    gankit.train(None, overrides=["train.steps=20"], out=split, resume=True)
+    a, meta = ckpt.load_checkpoint(latest_checkpoint(straight))
+    b, _ = ckpt.load_checkpoint(latest_checkpoint(split))
+    assert meta["config"]["train"]["precision"] == "bf16"
+    assert all(t.dtype == torch.float32 for k, t in a.items() if k.startswith(("model.", "optim.")) and
+               t.is_floating_point())
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
