@@ -111,7 +111,9 @@ def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="score a run or a file of samples against the dataset's test split",
                        description="Evaluate a run directory or checkpoint (samples drawn from its generator), or an "
                                    ".npz of samples (arr_0: uint8 (N, H, W, C) images, or float (N, 2) points) with "
-                                   "--data. Features come from an evaluator trained by gankit (see README).")
+                                   "--data. Features come from an evaluator trained by gankit (see README). An autoencoder's "
+                                   "run also gets its reconstruction scores; a regressor's gets its test RMSE, MAE "
+                                   "and R^2.")
     p.add_argument("target", help="run directory, .safetensors checkpoint, or .npz of samples")
     p.add_argument("--data", metavar="NAME", help="the dataset the .npz samples imitate (mnist, digits, toy2d, ...)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
