@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import sys
@@ -35,10 +36,12 @@ def train(config: Config | str | Path | None = None, *, overrides: list[str] | t
     if isinstance(config, Config) and overrides:
         raise GankitError("pass overrides with a YAML path, or apply them to the Config yourself")
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    if out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise GankitError("under torchrun, name the run directory (--out RUN_DIR): every process must use the same")
     run_dir = Path(out) if out is not None else next_run_dir(Path("runs"), _config_name(config))
     _check_run_dir(run_dir, overwrite)
     trainer = Trainer(cfg, run_dir)  # data, models and evaluator load before anything on disk is replaced
-    if overwrite and run_dir.exists():
+    if overwrite and run_dir.exists() and trainer.dist.is_main:
         shutil.rmtree(run_dir)
     return trainer.fit()
 

@@ -6,6 +6,7 @@ A user mistake (:class:`gankit.errors.GankitError`) ends with a one-line message
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -195,6 +196,8 @@ def _train(args: argparse.Namespace) -> None:
 
     run_dir = train(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
                     overwrite=args.overwrite)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports
     grids = sorted((run_dir / "samples").glob("*.png"))
     print(f"run directory: {run_dir}")
     if grids:
@@ -398,13 +401,15 @@ def _evaluator_train(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gankit`` command; returns the exit code."""
-    from .errors import GankitError
+    from .errors import GankitError, Interrupted
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except GankitError as exc:
-        print(f"gankit: error: {exc}", file=sys.stderr)
+        rank = int(os.environ.get("RANK", "0"))
+        if rank == 0 or not isinstance(exc, Interrupted):  # under torchrun, rank 0 reports a stop for all
+            print(f"gankit: error: {'' if rank == 0 else f'[rank {rank}] '}{exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)

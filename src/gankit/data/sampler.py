@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
+from ..shard import shard_rows
 from .base import ArrayData
 
 
@@ -19,15 +20,18 @@ class BatchSampler:
         self.pos = 0
 
     def next(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next ``n`` samples and their labels (None when unlabelled)."""
-        if n > len(self.data):
-            raise ConfigError(f"batch of {n} is larger than the dataset ({len(self.data)} samples): lower "
+        """The next ``n`` samples and their labels (None when unlabelled). In a distributed step (see
+        :func:`gankit.train.distributed.shard_rows`) ``n`` is this rank's share: the indices of the whole global
+        batch are drawn and this rank keeps its rows."""
+        total, mine = shard_rows(n)
+        if total > len(self.data):
+            raise ConfigError(f"batch of {total} is larger than the dataset ({len(self.data)} samples): lower "
                               "train.batch_size")
-        if self.pos + n > len(self.perm):
+        if self.pos + total > len(self.perm):
             self.perm = torch.randperm(len(self.data), generator=self.generator)
             self.pos = 0
-        idx = self.perm[self.pos:self.pos + n].to(self.device, non_blocking=True)
-        self.pos += n
+        idx = self.perm[self.pos:self.pos + total][mine].to(self.device, non_blocking=True)
+        self.pos += total
         y = None if self.data.y is None else self.data.y[idx]
         return self.data.x[idx], y  # (n, *sample_shape), (n,)
 

@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from ..shard import sharded
+
 
 def _input_grad_norm2(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """(B,) squared L2 norm, over every non-batch dimension, of d critic(x).sum() / dx (graph kept for backward)."""
@@ -25,7 +27,7 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """E[(||grad D(x_hat)|| - 1)^2] on random interpolates of real and fake (without the lambda factor)."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)  # one weight per sample
+    eps = sharded(torch.rand, size=shape, generator=generator, device=real.device, dtype=real.dtype)  # per sample
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     norm = (_input_grad_norm2(critic, x_hat) + 1e-12).sqrt()  # eps keeps the gradient of sqrt finite at 0
     return ((norm - 1) ** 2).mean()

@@ -20,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..shard import sharded
+
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] -> intensities in [0, 1]."""
@@ -28,7 +30,7 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """z = mu + sigma * eps with eps ~ N(0, I) drawn from ``generator``; differentiable in mu and logvar."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    eps = sharded(torch.randn, size=tuple(mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..shard import sharded
+
 POLICIES = ("translation", "cutout", "color")
 
 
@@ -33,7 +35,7 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Gene
 
 
 def _uniform(x: torch.Tensor, generator, shape, low: float, high: float) -> torch.Tensor:
-    return low + (high - low) * torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
+    return low + (high - low) * sharded(torch.rand, size=shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
 def _color(x: torch.Tensor, generator) -> torch.Tensor:
@@ -48,8 +50,8 @@ def _color(x: torch.Tensor, generator) -> torch.Tensor:
 def _translation(x: torch.Tensor, generator, ratio: float = 0.125) -> torch.Tensor:
     b, _, h, w = x.shape
     sy, sx = max(1, int(h * ratio + 0.5)), max(1, int(w * ratio + 0.5))
-    dy = torch.randint(-sy, sy + 1, (b, 1, 1), generator=generator, device=x.device)
-    dx = torch.randint(-sx, sx + 1, (b, 1, 1), generator=generator, device=x.device)
+    dy = sharded(torch.randint, -sy, sy + 1, size=(b, 1, 1), generator=generator, device=x.device)
+    dx = sharded(torch.randint, -sx, sx + 1, size=(b, 1, 1), generator=generator, device=x.device)
     rows = torch.arange(h, device=x.device)[None, :, None] - dy  # (B, H, 1): source row of each output row
     cols = torch.arange(w, device=x.device)[None, None, :] - dx  # (B, 1, W)
     padded = F.pad(x, (1, 1, 1, 1))  # index 0 and -1 are the zero border
@@ -62,8 +64,8 @@ def _translation(x: torch.Tensor, generator, ratio: float = 0.125) -> torch.Tens
 def _cutout(x: torch.Tensor, generator, ratio: float = 0.5) -> torch.Tensor:
     b, _, h, w = x.shape
     ch, cw = max(1, int(h * ratio + 0.5)), max(1, int(w * ratio + 0.5))
-    top = torch.randint(0, h, (b, 1, 1), generator=generator, device=x.device) - ch // 2  # square centre in the image
-    left = torch.randint(0, w, (b, 1, 1), generator=generator, device=x.device) - cw // 2
+    top = sharded(torch.randint, 0, h, size=(b, 1, 1), generator=generator, device=x.device) - ch // 2  # square centre
+    left = sharded(torch.randint, 0, w, size=(b, 1, 1), generator=generator, device=x.device) - cw // 2
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)  # (B, H, W)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..shard import sharded
+
 
 class Generator(nn.Module):
     """Base class of the generators: codes z (B, latent_dim) [+ labels (B,)] -> samples."""
@@ -32,13 +34,13 @@ class Generator(nn.Module):
 
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw n codes from the prior N(0, I)."""
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        return sharded(torch.randn, size=(n, self.latent_dim), generator=generator, device=self.device)
 
     def sample_labels(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
         """Uniform labels for a conditional generator (None for an unconditional one)."""
         if not self.num_classes:
             return None
-        return torch.randint(self.num_classes, (n,), generator=generator, device=self.device)
+        return sharded(torch.randint, self.num_classes, size=(n,), generator=generator, device=self.device)
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None,

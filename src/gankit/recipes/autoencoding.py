@@ -23,6 +23,7 @@ from ..config import OptimConfig
 from ..errors import ConfigError
 from ..losses.reconstruction import gaussian_kl, reconstruction_loss, reparameterize, to_unit
 from ..registry import RECIPES
+from ..shard import sharded
 from .optim import adam
 
 
@@ -112,16 +113,16 @@ class AutoencodingRecipe:
 def corrupt(x: torch.Tensor, std: float, mask: float, noise: torch.Generator) -> torch.Tensor:
     """x with Gaussian noise of ``std`` and a share ``mask`` of values set to -1, clipped to [-1, 1]."""
     if std:
-        x = (x + std * torch.randn(x.shape, generator=noise, device=x.device)).clamp(-1, 1)
+        x = (x + std * sharded(torch.randn, size=tuple(x.shape), generator=noise, device=x.device)).clamp(-1, 1)
     if mask:
-        keep = torch.rand(x.shape, generator=noise, device=x.device) >= mask
+        keep = sharded(torch.rand, size=tuple(x.shape), generator=noise, device=x.device) >= mask
         x = torch.where(keep, x, torch.full_like(x, -1.0))
     return x
 
 
 def binarize(x: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
     """Images in [-1, 1] -> binary images in {-1, 1}, pixel i white with probability (x_i + 1) / 2."""
-    u = torch.rand(x.shape, generator=noise, device=x.device)
+    u = sharded(torch.rand, size=tuple(x.shape), generator=noise, device=x.device)
     return torch.where(u < to_unit(x), 1.0, -1.0).to(x.dtype)
 
 

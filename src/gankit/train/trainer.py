@@ -14,6 +14,9 @@ Run directory::
     RUN/checkpoints/best.safetensors, RUN/checkpoints/best.json   the checkpoint with the lowest FID so far (a
                                       regressor's: the lowest test RMSE in standardised units)
 
+Under ``torchrun`` the run is data-parallel (see :mod:`gankit.train.distributed`): ``train.batch_size`` is the
+global batch, gradients are averaged before every update, and rank 0 alone writes the run directory.
+
 Reliability: a step-0 checkpoint is written before the first step, so there is always one to resume or roll back
 to; SIGTERM and SIGINT stop the loop after the current step, save a checkpoint and exit with a message; a NaN or Inf
 in a log row or in the weights (checked before every checkpoint) rolls the run back to its latest checkpoint and
@@ -48,6 +51,7 @@ from ..metrics.evaluator import default_evaluator
 from ..models import build_models
 from ..registry import RECIPES
 from . import checkpoint as ckpt
+from .distributed import Distributed, convert_sync_batchnorm, sharding
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
 from .precision import autocast_factory
@@ -64,12 +68,17 @@ def derive_seed(seed: int, purpose: str) -> int:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; anything else is taken as given (and checked)."""
+    """'auto' picks CUDA when present; anything else is taken as given (and checked). Under torchrun, ``cuda``
+    means the GPU of this process's LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GankitError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu or auto")
+    if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
     return device
 
 
@@ -80,21 +89,28 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.device = resolve_device(cfg.train.device)
+        self.dist = Distributed.from_env(self.device)
+        self.local_batch = self.dist.local_batch(cfg.train.batch_size)
         seed = cfg.train.seed
         # ops that take no generator (dropout, say) draw from torch's global one: seed it for the run, and save it
-        torch.manual_seed(derive_seed(seed, "torch"))
+        self._seed_torch(derive_seed(seed, "torch"))
         data = load_dataset(cfg.data, "train", seed=seed)
         self.data_info = {"sample_shape": list(data.sample_shape), "num_classes": data.num_classes,
                           "is_image": data.is_image, "dataset": cfg.data.name, "size": len(data)}
         self.modules = build_models(cfg.model, data.sample_shape, data.num_classes, derive_seed(seed, "weights"))
+        if cfg.train.sync_bn and self.dist.active:
+            self.modules = {k: convert_sync_batchnorm(m, self.device) for k, m in self.modules.items()}
         for module in self.modules.values():
             module.to(self.device).train()
+            self.dist.broadcast_module(module)  # identical already (same seed); made certain, as DDP does
         self.recipe = RECIPES.get(cfg.recipe.name)(cfg.recipe, self.modules, cfg.optim)
+        for opt in self.recipe.optimizers.values():
+            self.dist.average_gradients_before_steps(opt)
         self.autocast = autocast_factory(self.device, cfg.train.precision)
         for opt in self.recipe.optimizers.values():
             init_base_lr(opt)
         if hasattr(self.recipe, "validate"):
-            self.recipe.validate(data, cfg.train.batch_size)  # before anything is written
+            self.recipe.validate(data, self.local_batch)  # before anything is written
         if hasattr(self.recipe, "prepare"):
             self.recipe.prepare(data)  # statistics of the training data (a regressor's standardisation, ...)
         # the module that draws samples; a model without one (a regressor) gets no grids, evaluation or EMA
@@ -106,7 +122,7 @@ class Trainer:
         self.sampler = BatchSampler(data, derive_seed(seed, "data"), self.device)
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
         self.step = 0
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.dist.is_main)
         self.best: dict | None = None  # {"step", "fid"} (a regressor: {"step", "rmse"}) of the best checkpoint so far
         self.retries = 0  # rollbacks after non-finite values, over the whole run
         self.window = _Window()
@@ -126,9 +142,14 @@ class Trainer:
                 pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(derive_seed(seed, "recon")))
                 self.preview_real = data.x[pick[:self.grid_cols * (self.grid_cols // 2)]].to(self.device)
             self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
-            self.evaluation = self._make_evaluation()
+            self.evaluation = self._make_evaluation() if self.dist.is_main else None
             self.monitor = CollapseMonitor(cfg.health, diversity(data.x[:len(self.preview)]))
-        self.test_data = self._recipe_test_split(data) if self.G is None else None
+        self.test_data = self._recipe_test_split(data) if self.G is None and self.dist.is_main else None
+
+    def _seed_torch(self, seed: int) -> None:
+        """Seed torch's global generators; under torchrun every rank other than 0 gets its own stream (dropout masks
+        differ between the ranks' samples), derived from ``seed``."""
+        torch.manual_seed(seed if self.dist.is_main else derive_seed(seed, f"rank{self.dist.rank}"))
 
     def _preview_codes(self, data) -> tuple[torch.Tensor, torch.Tensor | None, int]:
         """Fixed noise (and labels) for the sample grids, so successive grids show the same codes; a conditional
@@ -200,21 +221,24 @@ class Trainer:
     def fit(self) -> Path:
         """Train until ``train.steps`` (or ``train.max_minutes``, or a signal); returns the run directory."""
         tc = self.cfg.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, self.run_dir / "config.yaml")
-        ckpt.remove_stale_temporaries(self.run_dir / "checkpoints")
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.cfg, self.run_dir / "config.yaml")
+            ckpt.remove_stale_temporaries(self.run_dir / "checkpoints")
         if self.step >= tc.steps:
             return self.run_dir  # resumed a finished run: nothing to do (resume() said so)
         if self.step == 0:
             self.save_checkpoint()  # something to roll back or resume to, even if the first steps fail
+        self.dist.barrier()
         deadline = None if tc.max_minutes is None else time.monotonic() + 60 * tc.max_minutes
-        bar = tqdm(total=tc.steps, initial=self.step, disable=not tc.progress, dynamic_ncols=True,
-                   desc="train", unit="step", mininterval=0.5)
+        bar = tqdm(total=tc.steps, initial=self.step, disable=not (tc.progress and self.dist.is_main),
+                   dynamic_ncols=True, desc="train", unit="step", mininterval=0.5)
         with self._stop_on_signals():
             self._loop(bar, deadline)
             while not self._finish(bar):  # a rollback at the very end: train the lost steps again
                 self._loop(bar, deadline)
         bar.close()
+        self.dist.barrier()  # rank 0's last files are written when any rank returns
         return self.run_dir
 
     def _loop(self, bar, deadline: float | None) -> None:
@@ -224,17 +248,26 @@ class Trainer:
                 factor = lr_factor(self.cfg.optim, self.step, tc.steps)
                 for opt in self.recipe.optimizers.values():
                     apply_schedule(opt, factor)
-            with self.autocast():
-                logs = self.recipe.step(self.sampler, self.noise, tc.batch_size)
+            with self.autocast(), sharding(self.dist.shard):
+                logs = self.recipe.step(self.sampler, self.noise, self.local_batch)
+            if self.dist.active:
+                for module in self.modules.values():
+                    self.dist.broadcast_module(module, buffers_only=True)
             self.window.add(logs)
             if self.ema is not None:
                 self.ema.update(self.G, self.step)
             self.step += 1
             self._periodic(bar)
             bar.update(self.step - bar.n)  # a rollback moves the step back
-            if self.signal is not None:
+            if self.dist.active and self.step % tc.log_every:
+                continue  # the ranks agree on stopping at log rows only
+            signalled = self.signal is not None
+            late = deadline is not None and time.monotonic() > deadline
+            if self.dist.active:
+                signalled, late = self.dist.any_of([signalled, late], self.device)
+            if signalled:
                 self._stop_for_signal(bar)
-            if deadline is not None and time.monotonic() > deadline:
+            if late:
                 _say(f"train.max_minutes={tc.max_minutes} reached at step {self.step}: stopping cleanly")
                 return
 
@@ -259,6 +292,8 @@ class Trainer:
                 signal.signal(sig, handler)
 
     def _stop_for_signal(self, bar) -> None:
+        if self.signal is None:  # another rank was signalled
+            self.signal = signal.SIGTERM
         name = signal.Signals(self.signal).name
         bar.close()
         if nonfinite_parameters(self.modules):  # never make a NaN checkpoint the latest one
@@ -266,6 +301,7 @@ class Trainer:
                               f"was saved: --resume continues from {latest_checkpoint(self.run_dir)}",
                               exit_code=128 + self.signal)
         path = self.save_checkpoint()
+        self.dist.barrier()  # no rank exits (and makes torchrun stop the others) before the checkpoint is written
         raise Interrupted(f"{name} received: stopped at step {self.step}, checkpoint saved to {path}. Continue "
                           f"with: gankit train --out {self.run_dir} --resume", exit_code=128 + self.signal)
 
@@ -282,7 +318,7 @@ class Trainer:
 
     def _log_row(self, bar) -> bool:
         """Write the window's log row; False when it held a NaN or Inf and the run was rolled back."""
-        row = self.window.flush(self.step)
+        row = self.window.flush(self.step, self.dist)
         bad = nonfinite_keys(row)
         if bad:
             self._recover(f"non-finite {', '.join(bad)} in the losses")
@@ -339,6 +375,7 @@ class Trainer:
                               "and optim.lr_d, try another recipe.loss, or raise health.retries, then --resume")
         skipped = (self.sampler.state_dict(), self.noise.get_state()) if hc.remedy == "skip" else None
         retries = self.retries
+        self.dist.barrier()  # rank 0 has finished writing the checkpoint every rank now reads
         self.restore(latest_checkpoint(self.run_dir))
         self.retries = retries  # the count covers the whole run, not only up to the restored checkpoint
         if skipped is not None:  # go on from where the failed attempt was: its batches and noise are skipped
@@ -366,7 +403,7 @@ class Trainer:
         """Write a grid (or a scatter plot for 2-D data) of the generator's output on the fixed noise; for an
         autoencoder, fixed real images above their reconstructions (``recon_step_*.png`` beside the prior samples of
         a VAE; in place of them for a plain autoencoder, which has no prior)."""
-        if self.G is None or not self.drawable:
+        if self.G is None or not self.drawable or not self.dist.is_main:
             return None
         G = self.sampling_generator
         was_training = G.training
@@ -398,6 +435,7 @@ class Trainer:
         lowest FID). A model without a generator whose recipe scores itself is scored on the test split instead (a
         regressor: the best checkpoint has the lowest test RMSE)."""
         if (self.evaluation is None and self.test_data is None) or nonfinite_parameters(self.saved_modules()):
+            # (None on every rank but 0, which alone evaluates)
             return None  # NaN weights: the next log row or checkpoint rolls the run back
         if self.test_data is not None:
             result, key = self.recipe.score(self.test_data), self.recipe.select
@@ -426,7 +464,11 @@ class Trainer:
 
     def save_checkpoint(self, best: bool = False) -> Path:
         """Write everything the run depends on to a new step checkpoint and point ``latest.json`` at it; with
-        ``best``, to ``best.safetensors`` (described by ``best.json``) instead."""
+        ``best``, to ``best.safetensors`` (described by ``best.json``) instead. Under torchrun only rank 0 writes
+        (the others return the path it writes)."""
+        folder = self.run_dir / "checkpoints"
+        if not self.dist.is_main:
+            return folder / ("best.safetensors" if best else f"step_{self.step:07d}.safetensors")
         tensors, optim_meta = {}, {}
         for name, module in self.saved_modules().items():
             tensors.update(ckpt.pack(f"model.{name}", module.state_dict()))
@@ -438,8 +480,7 @@ class Trainer:
         meta = {"step": self.step, "config": to_dict(self.cfg), "data": self.data_info, "optim": optim_meta,
                 "best": self.best, "health": {"retries": self.retries},
                 "recipe": self.recipe.state_dict() if hasattr(self.recipe, "state_dict") else {},
-                "versions": {"gankit": __version__, "torch": torch.__version__}}
-        folder = self.run_dir / "checkpoints"
+                "versions": {"gankit": __version__, "torch": torch.__version__}, "world_size": self.dist.world}
         if best:
             path = ckpt.save_checkpoint(folder / "best.safetensors", tensors, meta)
             _write_json_atomic(folder / "best.json", {**self.best, "file": path.name})
@@ -488,6 +529,8 @@ class Trainer:
         self.sampler.load_state_dict(ckpt.unpack("sampler", tensors))
         _set_rng_states(self.noise, tensors, self.device)
         self.step = int(meta["step"])
+        if not self.dist.is_main:  # the checkpoint holds rank 0's global generator; the others take their own
+            self._seed_torch(derive_seed(self.cfg.train.seed, f"torch.step{self.step}"))
         self.best = meta.get("best")
         self.retries = int(meta.get("health", {}).get("retries", 0))
         self.log.truncate_after(self.step)
@@ -555,8 +598,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
 
 
 def _say(message: str) -> None:
-    """A warning or note on stderr, printed above the progress bar."""
-    tqdm.write(message, file=sys.stderr)
+    """A warning or note on stderr, printed above the progress bar (by rank 0 alone under torchrun)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        tqdm.write(message, file=sys.stderr)
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
@@ -579,9 +623,11 @@ class _Window:
             self.sums[k] = self.sums[k] + v if k in self.sums else v.detach().clone()
         self.count += 1
 
-    def flush(self, step: int) -> dict:
+    def flush(self, step: int, dist: Distributed | None = None) -> dict:
+        """The row of means since the last flush (averaged over the ranks under torchrun)."""
         now = time.monotonic()
-        row = {"step": step, **{k: float(v) / self.count for k, v in self.sums.items()},
+        sums = dist.mean(self.sums) if dist is not None else self.sums
+        row = {"step": step, **{k: float(v) / self.count for k, v in sums.items()},
                "steps_per_s": self.count / max(now - self.since, 1e-9)}
         self.sums, self.count, self.since = {}, 0, now
         return row
@@ -590,17 +636,20 @@ class _Window:
 class MetricsLog:
     """Append-only ``metrics.jsonl``; on resume, rows written after the restored step are dropped."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = path
+        self.enabled = enabled  # False on the ranks other than 0, which write nothing
 
     def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
             fh.write(json.dumps({**row, "time": round(time.time(), 3)}) + "\n")
 
     def truncate_after(self, step: int) -> None:
         """Keep the rows up to ``step``; a half-written last line (a killed process) is dropped too."""
-        if not self.path.is_file():
+        if not self.enabled or not self.path.is_file():
             return
         kept = []
         for line in self.path.read_text().splitlines():

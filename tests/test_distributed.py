@@ -1,0 +1,127 @@
+"""Data-parallel training under torchrun (2 CPU processes, gloo): 2 ranks x batch B/2 make the update 1 process
+makes with batch B, with and without batch norm (synchronised), for GAN and VAE steps, and a run resumes across a
+change in the number of processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+
+import gankit
+from gankit.train import checkpoint as ckpt
+from gankit.train import latest_checkpoint
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="torch.distributed with gloo is not available")
+
+COMMON = ["train.progress=false", "train.eval_every=0", "train.batch_size=16", "train.log_every=2",
+          "train.checkpoint_every=1000", "train.sample_every=1000"]
+# the digits MLP GAN without batch norm, with every random draw a step makes: noise, labels-free latents, DiffAugment
+# and WGAN-GP's interpolation weights (each drawn for the global batch and split between the ranks)
+MLP = ["model.g_hidden=[32, 32]", "model.d_hidden=[32]", "model.latent_dim=8", "model.batch_norm=false",
+       "recipe.loss=hinge", "recipe.penalty=gp", "recipe.augment=translation,cutout,color"]
+DCGAN = ["model.name=dcgan", "model.latent_dim=8", "model.g_width=8", "model.d_width=8"]  # batch norm in G and D
+VAE = ["model.name=vae", "model.hidden=[32]", "model.latent_dim=4", "recipe.name=autoencoding"]
+
+
+def torchrun(*args: str, nproc: int = 2) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def state(run: Path) -> dict[str, torch.Tensor]:
+    return ckpt.load_checkpoint(latest_checkpoint(run))[0]
+
+
+def relative_errors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+    return {k: float((a[k] - b[k]).norm() / a[k].norm().clamp_min(1e-12))
+            for k in a if k.startswith(prefix) and a[k].is_floating_point() and a[k].numel()}
+
+
+def assert_same_training(one: Path, two: Path, steps: int) -> None:
+    """The same weights, optimizer moments (the averaged gradients) and logged losses, up to float rounding."""
+    a, b = state(one), state(two)
+    assert set(a) == set(b)
+    assert int(json.loads((two / "checkpoints" / "latest.json").read_text())["step"]) == steps
+    grads = relative_errors(a, b, "optim.")  # Adam's moments: the gradients, averaged over the ranks
+    assert max(grads.values()) < 1e-3, grads
+    # Adam moves each weight by about lr per step whatever the gradient's size, so a gradient within rounding of 0
+    # can move a weight either way: no weight may differ by lr (2e-4), and all of them together by 2% at most
+    weights = relative_errors(a, b, "model.")
+    assert max(weights.values()) < 2e-2, weights
+    assert max(float((a[k] - b[k]).abs().max()) for k in weights) < 2e-4
+    for k in ("sampler.perm", "sampler.pos", "rng.noise"):  # the shared data order and noise stream
+        assert torch.equal(a[k], b[k]), k
+    # the logged losses (averaged over the ranks) of every row that covers the same steps in both (a run that
+    # stopped and resumed has one row more, where it stopped, and the row after covers fewer steps)
+    windows = [{(prev["step"], r["step"]): r for prev, r in zip([{"step": 0}] + rows, rows)}
+               for rows in ([json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+                            for run in (one, two))]
+    shared = set(windows[0]) & set(windows[1])
+    assert (steps - 2, steps) in shared
+    for window in shared:
+        for key in ("d_loss", "g_loss", "loss"):
+            if key in windows[0][window]:
+                assert windows[1][window][key] == pytest.approx(windows[0][window][key], rel=1e-4, abs=1e-5), window
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """One torchrun launch of the CLI and one of a worker that trains the other runs in the same process group;
+    the single-process references are trained in this process."""
+    root = tmp_path_factory.mktemp("ddp")
+    steps = ["train.steps=6"]
+    torchrun("-m", "gankit", "train", "--out", str(root / "mlp2"), *[a for o in COMMON + MLP + steps
+                                                                     for a in ("--set", o)])
+    jobs = [{"overrides": COMMON + DCGAN + steps + ["train.sync_bn=true"], "out": str(root / "dcgan2")},
+            {"overrides": COMMON + DCGAN + steps, "out": str(root / "dcgan2_local_bn")},
+            {"overrides": COMMON + VAE + steps, "out": str(root / "vae2")},
+            {"overrides": COMMON + MLP + ["train.steps=3"], "out": str(root / "mlp_resumed")}]
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    torchrun(str(Path(__file__).with_name("ddp_worker.py")), str(root / "jobs.json"))
+    for name, model in (("mlp1", MLP), ("dcgan1", DCGAN), ("vae1", VAE)):
+        gankit.train(None, overrides=COMMON + model + steps, out=root / name)
+    # the run that 2 processes took to step 3 goes on in 1 process to step 6
+    gankit.train(None, overrides=["train.steps=6"], out=root / "mlp_resumed", resume=True)
+    return root
+
+
+def test_two_ranks_with_half_batches_make_the_one_process_update_of_a_gan_step(runs):
+    assert_same_training(runs / "mlp1", runs / "mlp2", 6)
+
+
+def test_synchronised_batch_norm_makes_two_ranks_compute_the_global_batch(runs):
+    assert_same_training(runs / "dcgan1", runs / "dcgan2", 6)
+    # with each rank's own batch statistics (the default), the update is not the same: the test can fail
+    local = relative_errors(state(runs / "dcgan1"), state(runs / "dcgan2_local_bn"), "model.")
+    assert max(local.values()) > 1e-2, local
+
+
+def test_two_ranks_make_the_one_process_update_of_a_vae_step(runs):
+    assert_same_training(runs / "vae1", runs / "vae2", 6)
+
+
+def test_a_run_saved_by_two_processes_resumes_in_one(runs):
+    assert_same_training(runs / "mlp1", runs / "mlp_resumed", 6)
+
+
+def test_only_rank_zero_writes_the_run_directory(runs):
+    files = sorted(p.relative_to(runs / "mlp2").as_posix() for p in (runs / "mlp2").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(runs / "mlp1").as_posix() for p in (runs / "mlp1").rglob("*")
+                           if p.is_file())
+    assert ckpt.load_checkpoint(latest_checkpoint(runs / "mlp2"))[1]["world_size"] == 2
+
+
+def test_a_batch_that_does_not_split_between_the_ranks_is_refused(tmp_path):
+    with pytest.raises(AssertionError, match="divisible"):
+        torchrun("-m", "gankit", "train", "--out", str(tmp_path / "r"), "--set", "train.batch_size=15",
+                 *[a for o in ["train.progress=false", "train.eval_every=0", "train.steps=1"] for a in ("--set", o)])
