@@ -6,9 +6,10 @@ optimiser and the same update schedule are trained two ways, in one process, in 
 * ``gankit``: the :class:`gankit.train.Trainer` loop as ``gankit train`` runs it (batches drawn from the dataset held
   as one tensor, logs every ``train.log_every`` steps), with no sample grids, checkpoints or evaluation inside the
   timed rounds; ``--set`` applies config overrides to this side only (e.g. ``train.precision=bf16``);
-* ``plain``: the loop a user writes from the usual PyTorch tutorials: a ``Dataset`` that turns each uint8 image into
-  a normalised float tensor, a shuffling ``DataLoader``, the default ``torch.optim.Adam``, and ``loss.item()`` after
-  every update to keep running averages.
+* ``plain``: the loop a user writes from the usual PyTorch tutorials: torchvision's MNIST dataset with
+  ``ToTensor()`` and ``Normalize`` (each uint8 image through PIL to a normalised float tensor, one at a time), a
+  shuffling ``DataLoader``, the default ``torch.optim.Adam``, and ``loss.item()`` after every update to keep running
+  averages.
 
 Workloads: ``seed_mlp`` (the Keras example's MLP GAN, batch 32, two half-batch D updates then one G update),
 ``dcgan64`` and ``dcgan128`` (DCGAN on MNIST, one D and one G update per step), ``vae`` (the 784-400-20 VAE, batch
@@ -40,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -66,17 +68,26 @@ QUIET = ["train.progress=false", "train.eval_every=0", f"train.sample_every={10*
 # The plain loop, as the tutorials write it
 
 class TutorialMNIST(Dataset):
-    """uint8 images, converted one at a time as ToTensor() + Normalize((0.5,), (0.5,)) would."""
+    """What ``torchvision.datasets.MNIST(transform=Compose([ToTensor(), Normalize((0.5,), (0.5,))]))`` does per
+    item (torchvision has no CPU build here, so its steps are written out): a PIL image from the uint8 array, then
+    ToTensor (a copy to a uint8 tensor, HWC -> CHW, float, / 255), then Normalize (subtract the mean, divide by the
+    std, on a copy)."""
 
     def __init__(self, images: np.ndarray) -> None:
-        self.images = images  # (N, 28, 28) uint8
+        self.data = torch.from_numpy(images)  # (N, 28, 28) uint8, as torchvision holds it
+        self.targets = torch.zeros(len(images), dtype=torch.long)
+        self.mean, self.std = torch.tensor([0.5]), torch.tensor([0.5])
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.data)
 
     def __getitem__(self, i: int):
-        x = torch.from_numpy(self.images[i]).float().div(255).unsqueeze(0)  # ToTensor
-        return (x - 0.5) / 0.5, 0  # Normalize
+        img, target = self.data[i], int(self.targets[i])
+        img = Image.fromarray(img.numpy(), mode="L")
+        x = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(img.size[1], img.size[0], 1)
+        x = x.permute(2, 0, 1).contiguous().to(torch.get_default_dtype()).div(255)  # ToTensor
+        x = x.clone().sub_(self.mean[:, None, None]).div_(self.std[:, None, None])  # Normalize
+        return x, target
 
 
 class PlainLoop:

@@ -125,3 +125,39 @@ def test_a_batch_that_does_not_split_between_the_ranks_is_refused(tmp_path):
     with pytest.raises(AssertionError, match="divisible"):
         torchrun("-m", "gankit", "train", "--out", str(tmp_path / "r"), "--set", "train.batch_size=15",
                  *[a for o in ["train.progress=false", "train.eval_every=0", "train.steps=1"] for a in ("--set", o)])
+
+
+def _launch(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                             "-m", "gankit", "train", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_to_torchrun_stops_every_rank_at_one_step_with_a_checkpoint_that_resumes(tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "r"
+    overrides = [*COMMON, *MLP, "train.steps=1000000", "train.log_every=5"]
+    proc = _launch("--out", str(run), *[a for o in overrides for a in ("--set", o)])
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.jsonl").is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert err.count("SIGTERM received: stopped at step") == 1, err[-3000:]  # rank 0 reports for both
+    step = json.loads((run / "checkpoints" / "latest.json").read_text())["step"]
+    assert step > 0 and f"stopped at step {step}," in err
+    gankit.train(None, overrides=[f"train.steps={step + 2}"], out=run, resume=True)  # resumes in one process
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == step + 2
+
+
+def test_an_error_on_rank_zero_alone_stops_every_rank_with_its_message(tmp_path):
+    # only rank 0 builds the evaluation, which refuses too few samples to fit FID's covariance
+    overrides = ["train.progress=false", "train.steps=5", "train.eval_every=5", "train.eval_samples=3"]
+    proc = _launch("--out", str(tmp_path / "r"), *[a for o in overrides for a in ("--set", o)])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "train.eval_samples=3" in err and "rank 0 failed" in err, err[-3000:]

@@ -133,3 +133,82 @@ def test_an_update_inside_the_bf16_context_is_seen_by_the_next_forward():
     with autocast_factory(torch.device("cpu"), "bf16")():
         fresh = layer(x).float()
     assert torch.equal(inside, fresh)  # with the cache on, they differed by 11 here
+
+
+DCGAN_TINY = [*QUIET, "model.name=dcgan", "model.latent_dim=8", "model.g_width=8", "model.d_width=8",
+              "train.batch_size=16", "train.steps=4"]
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in ckpt.load_checkpoint(latest_checkpoint(run))[0].items() if k.startswith("model.")}
+
+
+def test_channels_last_changes_the_layout_not_the_training(tmp_path):
+    from gankit.train import Trainer
+
+    cfg = load_config(None, [*DCGAN_TINY, "train.channels_last=true"])
+    trainer = Trainer(cfg, tmp_path / "t")
+    convs = [m.weight for m in trainer.modules["generator"].modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert any(not w.is_contiguous() for w in convs)  # NHWC, not NCHW (a 1-channel kernel is both)
+    nhwc = gankit.train(None, overrides=[*DCGAN_TINY, "train.channels_last=true"], out=tmp_path / "nhwc")
+    nchw = gankit.train(None, overrides=DCGAN_TINY, out=tmp_path / "nchw")
+    a, b = _weights(nchw), _weights(nhwc)
+    assert set(a) == set(b)
+    moved = max(float((a[k] - v).abs().max()) for k, v in _weights_at_start(tmp_path / "nchw").items())
+    assert moved > 1e-4
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4  # other kernels, other rounding
+    assert gankit.load(nhwc).sample(4, seed=0).shape == (4, 1, 8, 8)  # a checkpoint like any other
+
+
+def _weights_at_start(run) -> dict[str, torch.Tensor]:
+    path = run / "checkpoints" / "step_0000000.safetensors"
+    return {k: v for k, v in ckpt.load_checkpoint(path)[0].items() if k.startswith("model.")}
+
+
+def test_compile_trains_like_eager_with_the_same_checkpoint_keys(tmp_path):
+    pytest.importorskip("torch._dynamo")
+    from gankit.train.precision import _compiler_available
+
+    if not _compiler_available():
+        pytest.skip("no C++ compiler for torch.compile here")
+    tiny = [*QUIET, "model.g_hidden=[16]", "model.d_hidden=[16]", "model.latent_dim=4", "train.batch_size=8",
+            "train.steps=3"]
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    compiled = gankit.train(None, overrides=[*tiny, "train.compile=true"], out=tmp_path / "compiled")
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo did capture the step's methods
+    eager = gankit.train(None, overrides=tiny, out=tmp_path / "eager")
+    a, b = _weights(eager), _weights(compiled)
+    assert set(a) == set(b)  # no _orig_mod. prefixes: checkpoints load anywhere
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4
+
+
+def test_compile_falls_back_to_eager_where_it_is_not_available(tmp_path, monkeypatch, capsys):
+    from gankit.train import precision
+
+    monkeypatch.setattr(precision, "_compiler_available", lambda: False)
+    tiny = [*QUIET, "model.g_hidden=[16]", "model.d_hidden=[16]", "model.latent_dim=4", "train.batch_size=8",
+            "train.steps=2", "train.compile=true"]
+    run = gankit.train(None, overrides=tiny, out=tmp_path / "r")
+    assert "training runs uncompiled" in capsys.readouterr().err
+    assert json_step(run) == 2
+
+
+def json_step(run) -> int:
+    import json
+
+    return json.loads((run / "checkpoints" / "latest.json").read_text())["step"]
+
+
+def test_compile_leaves_a_penalised_discriminator_uncompiled(tmp_path, capsys):
+    from gankit.train import precision
+
+    if not precision._compiler_available():
+        pytest.skip("no C++ compiler for torch.compile here")
+    tiny = [*QUIET, "model.g_hidden=[16]", "model.d_hidden=[16]", "model.latent_dim=4", "train.batch_size=8",
+            "train.steps=2", "train.compile=true", "recipe.loss=wasserstein", "recipe.penalty=gp"]
+    run = gankit.train(None, overrides=tiny, out=tmp_path / "r")  # double backward through D: would raise
+    assert "discriminator runs uncompiled" in capsys.readouterr().err
+    assert json_step(run) == 2

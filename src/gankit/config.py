@@ -87,6 +87,8 @@ class TrainConfig:
     ema: float = 0.0  # decay of an EMA copy of the generator used for samples and evaluation; 0 = off (0.999)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of the training step, fp32 weights and optimizer
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch, not each rank's share
+    channels_last: bool = False  # NHWC memory layout for convolutional models (faster convolutions with bf16)
+    compile: bool = False  # torch.compile each network's layers; falls back to eager where compilation fails
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "grid_rows"):

@@ -20,8 +20,9 @@ this toolkit the communication is a small share of a step.
 Because every rank holds the whole sampler and noise state, a checkpoint does not depend on the number of
 processes: a run saved with 4 ranks resumes on 1 or 2 (``train.batch_size`` must divide by the world size), and
 draws the same batches. Rank 0 alone writes the run directory (config, metrics, grids, evaluations, checkpoints)
-and prints; a SIGTERM/SIGINT or ``train.max_minutes`` stops every rank at the same log row (the ranks agree at each
-``train.log_every`` steps, which is also when the logged losses are averaged across ranks).
+and prints; a SIGTERM/SIGINT or ``train.max_minutes`` stops every rank after the same step (the ranks agree after
+every step, on a gloo group even when the gradients go through NCCL, so no GPU sync is added), and the logged losses
+are averaged across the ranks at each log row.
 
 Batch norm computes its statistics per rank unless ``train.sync_bn=true`` converts it to a synchronised batch norm
 (``torch.nn.SyncBatchNorm`` on GPUs; :class:`GlobalBatchNorm` on CPUs, where torch's is not available), whose
@@ -44,8 +45,9 @@ from ..shard import Shard, shard_rows, sharded, sharding  # noqa: F401  (re-expo
 class Distributed:
     """The process group of a ``torchrun`` launch, or a single process (``world == 1``, every call a no-op)."""
 
-    def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0) -> None:
+    def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0, control=None) -> None:
         self.rank, self.world, self.local_rank = rank, world, local_rank
+        self.control = control  # a gloo group for the per-step stop flags, so that NCCL runs never sync the GPU
 
     @classmethod
     def from_env(cls, device: torch.device) -> "Distributed":
@@ -53,14 +55,15 @@ class Distributed:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
-        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if not dist.is_available():
             raise GankitError("WORLD_SIZE > 1 but this build of torch has no torch.distributed")
         if not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
             kwargs = {"device_id": device} if device.type == "cuda" else {}
             dist.init_process_group(backend, timeout=timedelta(minutes=30), **kwargs)
-        return cls(dist.get_rank(), dist.get_world_size(), local_rank)
+        control = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
+        return cls(dist.get_rank(), dist.get_world_size(), local_rank, control)
 
     @property
     def active(self) -> bool:
@@ -136,13 +139,29 @@ class Distributed:
         stacked.div_(self.world)
         return dict(zip(keys, stacked.unbind()))
 
-    def any_of(self, flags: list[bool], device: torch.device) -> list[bool]:
-        """Each flag True on every rank when it is True on at least one (one all-reduce)."""
+    def any_of(self, flags: list[bool]) -> list[bool]:
+        """Each flag True on every rank when it is True on at least one (one all-reduce of a CPU tensor)."""
         if not self.active:
             return list(flags)
-        t = torch.tensor([1.0 if f else 0.0 for f in flags], device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        t = torch.tensor([1.0 if f else 0.0 for f in flags])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
         return [bool(v) for v in t.tolist()]
+
+    def on_main(self, work):
+        """``work()`` on rank 0 (None elsewhere); if it raises, every rank raises, so that no rank waits for a
+        rank 0 that has stopped (rank 0 raises the original error, the others a pointer to it)."""
+        failure, result = None, None
+        if self.is_main:
+            try:
+                result = work()
+            except GankitError as exc:
+                failure = exc
+        (failed,) = self.any_of([failure is not None])
+        if failure is not None:
+            raise failure
+        if failed:
+            raise GankitError("stopping: rank 0 failed (its message says why)")
+        return result
 
 
 # -------------------------------------------------------------------------------------------------------------------

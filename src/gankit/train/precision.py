@@ -10,17 +10,67 @@ two discriminator updates, ``d_steps`` > 1, weight clipping) must see the update
 before the update would hide. Backward ops take the precision autocast gave the matching forward ops, and the
 optimizer's elementwise ops are not autocast. Output activations (a generator's tanh) run in bf16, whose tanh
 saturates at about |x| > 3.4 a little earlier than fp32's. Sampling, evaluation and checkpoints stay fp32.
+
+Also here: the memory-layout and compilation switches (:func:`use_channels_last`, :func:`compile_modules`).
 """
 
 from __future__ import annotations
 
+import shutil
 from contextlib import nullcontext
 from functools import partial
 from typing import Callable, ContextManager
 
 import torch
+from torch import nn
 
 from ..errors import ConfigError
+
+
+def use_channels_last(modules: dict[str, nn.Module]) -> None:
+    """``train.channels_last``: convolutional networks keep their weights (and so their activations) in NHWC
+    layout, which oneDNN's and cuDNN's bf16 convolutions prefer (parameters keep their identity)."""
+    for module in modules.values():
+        if any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in module.modules()):
+            module.to(memory_format=torch.channels_last)
+
+
+HOT_METHODS = ("forward", "forward_all", "posterior", "decoder_output")  # what the recipes call in a step
+
+
+def compile_modules(modules: dict[str, nn.Module]) -> str | None:
+    """``train.compile``: the methods a training step calls on each network (``forward``, a discriminator's
+    ``forward_all``, a VAE's ``posterior`` and ``decoder_output``) are replaced, on the instance, by compiled versions
+    (``torch.compile``): the state dict keeps its names (no ``_orig_mod.`` prefix), and compiling gankit's
+    own methods rather than torch's ``nn.Sequential`` lets dynamo trace them (it skips torch's own modules as top
+    frames). A graph that fails to compile runs eagerly (dynamo's ``suppress_errors``) rather than stop the run.
+    Returns a note when compilation is not possible here at all (training then runs uncompiled).
+
+    The compiled methods live on the instances: a ``copy.deepcopy`` of a compiled network would call the original's
+    weights, so copies (the EMA generator) must be taken before this is called. ``suppress_errors`` is set for the
+    whole process."""
+    if not _compiler_available():
+        return ("train.compile=true: torch.compile is not usable here (no C++ compiler on PATH, or an unsupported "
+                "platform): training runs uncompiled")
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    for module in modules.values():
+        for name in HOT_METHODS:
+            if callable(getattr(type(module), name, None)):
+                setattr(module, name, torch.compile(getattr(module, name)))
+    return None
+
+
+def _compiler_available() -> bool:
+    try:
+        import torch._dynamo
+
+        if not torch._dynamo.is_dynamo_supported():
+            return False
+    except Exception:  # noqa: BLE001  (an import error or an unsupported Python: no compilation)
+        return False
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++")) or torch.cuda.is_available()
 
 
 def autocast_factory(device: torch.device, precision: str) -> Callable[[], ContextManager]:

@@ -54,7 +54,7 @@ from . import checkpoint as ckpt
 from .distributed import Distributed, convert_sync_batchnorm, sharding
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
-from .precision import autocast_factory
+from .precision import autocast_factory, compile_modules, use_channels_last
 from .schedule import apply_schedule, init_base_lr, lr_factor, scale_base_lr, set_base_lr
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
@@ -91,6 +91,10 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         self.dist = Distributed.from_env(self.device)
         self.local_batch = self.dist.local_batch(cfg.train.batch_size)
+        if self.dist.active and getattr(cfg.recipe, "schedule", "") == "keras" and self.local_batch % 2:
+            raise ConfigError(f"recipe.schedule=keras halves each rank's batch: train.batch_size={cfg.train.batch_size}"
+                              f" over {self.dist.world} processes gives an odd {self.local_batch}; use a batch size "
+                              f"divisible by {2 * self.dist.world}")
         seed = cfg.train.seed
         # ops that take no generator (dropout, say) draw from torch's global one: seed it for the run, and save it
         self._seed_torch(derive_seed(seed, "torch"))
@@ -103,14 +107,19 @@ class Trainer:
         for module in self.modules.values():
             module.to(self.device).train()
             self.dist.broadcast_module(module)  # identical already (same seed); made certain, as DDP does
+        if cfg.train.channels_last:
+            use_channels_last(self.modules)
         self.recipe = RECIPES.get(cfg.recipe.name)(cfg.recipe, self.modules, cfg.optim)
         for opt in self.recipe.optimizers.values():
             self.dist.average_gradients_before_steps(opt)
         self.autocast = autocast_factory(self.device, cfg.train.precision)
         for opt in self.recipe.optimizers.values():
             init_base_lr(opt)
+        if cfg.train.batch_size > len(data):
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is larger than the dataset ({len(data)} "
+                              "samples): lower train.batch_size")
         if hasattr(self.recipe, "validate"):
-            self.recipe.validate(data, self.local_batch)  # before anything is written
+            self.recipe.validate(data, self.local_batch)  # before anything is written (each rank's share)
         if hasattr(self.recipe, "prepare"):
             self.recipe.prepare(data)  # statistics of the training data (a regressor's standardisation, ...)
         # the module that draws samples; a model without one (a regressor) gets no grids, evaluation or EMA
@@ -142,9 +151,19 @@ class Trainer:
                 pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(derive_seed(seed, "recon")))
                 self.preview_real = data.x[pick[:self.grid_cols * (self.grid_cols // 2)]].to(self.device)
             self.real_preview = None if data.is_image else data.x[:TOY_POINTS * 2]  # grey dots behind 2-D plots
-            self.evaluation = self._make_evaluation() if self.dist.is_main else None
+            self.evaluation = self.dist.on_main(self._make_evaluation)
             self.monitor = CollapseMonitor(cfg.health, diversity(data.x[:len(self.preview)]))
-        self.test_data = self._recipe_test_split(data) if self.G is None and self.dist.is_main else None
+        self.test_data = self.dist.on_main(lambda: self._recipe_test_split(data)) if self.G is None else None
+        if cfg.train.compile:  # last: the EMA copy above must be taken of the uncompiled generator
+            # compiled code has no double backward, which WGAN-GP and R1 take through D
+            double_backward = getattr(cfg.recipe, "penalty", "none") != "none"
+            skip = {"discriminator"} if double_backward else set()
+            note = compile_modules({k: m for k, m in self.modules.items() if k not in skip})
+            if skip and not note:
+                note = (f"train.compile=true: the discriminator runs uncompiled (recipe.penalty={cfg.recipe.penalty} "
+                        "differentiates through it twice, which compiled code does not support)")
+            if note:
+                _say(f"note: {note}")
 
     def _seed_torch(self, seed: int) -> None:
         """Seed torch's global generators; under torchrun every rank other than 0 gets its own stream (dropout masks
@@ -259,12 +278,10 @@ class Trainer:
             self.step += 1
             self._periodic(bar)
             bar.update(self.step - bar.n)  # a rollback moves the step back
-            if self.dist.active and self.step % tc.log_every:
-                continue  # the ranks agree on stopping at log rows only
             signalled = self.signal is not None
             late = deadline is not None and time.monotonic() > deadline
-            if self.dist.active:
-                signalled, late = self.dist.any_of([signalled, late], self.device)
+            if self.dist.active:  # every rank stops at the same step (a CPU all-reduce: no GPU sync)
+                signalled, late = self.dist.any_of([signalled, late])
             if signalled:
                 self._stop_for_signal(bar)
             if late:
@@ -369,6 +386,7 @@ class Trainer:
         self.retries += 1
         if hc.on_nonfinite == "stop" or self.retries > hc.retries:
             self.log.write({"step": failed_step, "event": "stopped", "reason": reason, "rollbacks": self.retries - 1})
+            self.dist.barrier()  # rank 0 has written the row before any rank exits
             good = latest_checkpoint(self.run_dir)
             raise GankitError(f"{reason} at step {failed_step}; stopped after {self.retries - 1} rollback(s) "
                               f"(health.retries={hc.retries}). The last good checkpoint is {good}: lower optim.lr_g "
