@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+
+from gankit.data.base import ArrayData
+from gankit.data.digits import load_digits
+from gankit.registry import DATASETS
 
 MNIST_CANDIDATES = [os.environ.get("GANKIT_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"]
 
@@ -47,3 +53,22 @@ TINY = [
 def tiny_overrides() -> list[str]:
     """Overrides that make the default (digits) run small enough for a unit test."""
     return list(TINY)
+
+
+# Translation tasks for the tests (no MNIST needed): A is a digits image, B the same digit mirrored and inverted
+
+def _mirrored_digits(cfg, split="train", seed=0, paired=True) -> ArrayData:
+    d = load_digits(cfg, split, seed)
+    b = -torch.flip(d.x, dims=[3])  # mirrored and inverted: a fixed, invertible map A -> B
+    y_b = d.y
+    if not paired:  # unpaired: B rows come in another (fixed) order
+        perm = torch.from_numpy(np.random.default_rng(7).permutation(len(d)))
+        b, y_b = b[perm], d.y[perm]
+    return ArrayData(torch.cat([d.x, b], 1).contiguous(), d.y, 10, "mirrored", channels_a=1,
+                     y_b=None if paired else y_b)
+
+
+if "test_mirrored_pairs" not in DATASETS.names():
+    DATASETS.register("test_mirrored_pairs")(lambda cfg, split="train", seed=0: _mirrored_digits(cfg, split, seed))
+    DATASETS.register("test_mirrored_unpaired")(
+        lambda cfg, split="train", seed=0: _mirrored_digits(cfg, split, seed, paired=False))

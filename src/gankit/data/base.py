@@ -16,6 +16,12 @@ class ArrayData:
     num_classes: int = 0  # number of classes when labelled, else 0 (always 0 for regression targets)
     name: str = ""  # the registered source that made it
     classes: tuple[str, ...] = ()  # class names, label i -> classes[i]; empty when the source has none
+    # image-to-image translation: x stacks an A image (its first ``channels_a`` channels) and a B image (the rest)
+    # on the channel axis; 0 for every other dataset. Paired sources stack each A with its own B; unpaired ones
+    # with a B drawn by a fixed random permutation (the losses never compare the two, so the pairing carries no
+    # information) and keep B's labels in ``y_b`` (``y`` holds A's)
+    channels_a: int = 0
+    y_b: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:
@@ -30,6 +36,21 @@ class ArrayData:
     def _is_targets(self) -> bool:
         return (self.y.dim() == 2 and self.y.shape[0] == self.x.shape[0] and self.y.dtype == torch.float32
                 and self.num_classes == 0)
+
+    @property
+    def is_translation(self) -> bool:
+        """True when x stacks A and B images (see ``channels_a``)."""
+        return self.channels_a > 0
+
+    @property
+    def a(self) -> torch.Tensor:
+        """The A images of a translation dataset."""
+        return self.x[:, :self.channels_a]
+
+    @property
+    def b(self) -> torch.Tensor:
+        """The B images of a translation dataset."""
+        return self.x[:, self.channels_a:]
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -52,7 +73,8 @@ class ArrayData:
     def to(self, device: torch.device | str) -> "ArrayData":
         """A copy on ``device`` (labels or targets too)."""
         y = None if self.y is None else self.y.to(device)
-        return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes)
+        y_b = None if self.y_b is None else self.y_b.to(device)
+        return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes, self.channels_a, y_b)
 
     def class_names(self) -> list[str]:
         """The class names, or "0".."K-1" when the source gives none."""

@@ -101,6 +101,13 @@ class Trainer:
         data = load_dataset(cfg.data, "train", seed=seed)
         self.data_info = {"sample_shape": list(data.sample_shape), "num_classes": data.num_classes,
                           "is_image": data.is_image, "dataset": cfg.data.name, "size": len(data)}
+        if data.is_translation:
+            self.data_info["channels_a"] = data.channels_a
+        if hasattr(cfg.model, "channels_a") and data.is_translation:  # a translation model takes A's channels
+            if cfg.model.channels_a not in (0, data.channels_a):
+                raise ConfigError(f"model.channels_a={cfg.model.channels_a} but data {cfg.data.name!r} has A images of "
+                                  f"{data.channels_a} channel(s): leave model.channels_a at 0 (taken from the data)")
+            cfg.model.channels_a = data.channels_a  # recorded in the resolved config: the run rebuilds from it
         self.modules = build_models(cfg.model, data.sample_shape, data.num_classes, derive_seed(seed, "weights"))
         if cfg.train.sync_bn and self.dist.active:
             self.modules = {k: convert_sync_batchnorm(m, self.device) for k, m in self.modules.items()}
@@ -145,7 +152,17 @@ class Trainer:
         if self.G is not None and not self.drawable:
             _say(f"note: no sample grids: data {cfg.data.name!r} holds {data.sample_shape[0]}-d vectors, which are "
                  "neither images nor 2-D points")
-        if self.G is not None:
+        if self.G is not None and data.is_translation:
+            # translation: grids of fixed A images, their translations, and B (paired) or the cycle's return
+            pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(derive_seed(seed, "recon")))
+            self.grid_cols = 2 * cfg.train.grid_rows
+            self.preview_real = data.x[pick[:self.grid_cols]].to(self.device)
+            self.preview = self.preview_real
+            self.real_preview = None
+            self.monitor = CollapseMonitor(cfg.health, diversity(data.b[:64]))
+            _say("note: no evaluation during training for a translation model yet: look at the grids in "
+                 f"{self.run_dir / 'samples'}")
+        elif self.G is not None:
             self.preview, self.preview_labels, self.grid_cols = self._preview_codes(data)
             if hasattr(self.G, "encode"):  # autoencoders: grids of fixed real images and their reconstructions
                 pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(derive_seed(seed, "recon")))
@@ -423,6 +440,8 @@ class Trainer:
         a VAE; in place of them for a plain autoencoder, which has no prior)."""
         if self.G is None or not self.drawable or not self.dist.is_main:
             return None
+        if self.data_info.get("channels_a"):
+            return self._save_translations()
         G = self.sampling_generator
         was_training = G.training
         G.eval()
@@ -443,6 +462,18 @@ class Trainer:
         if self.real_preview is None:
             return save_grid(out, self.samples_path(), nrow=self.grid_cols)
         return save_scatter(self.real_preview, out, self.samples_path())
+
+    def _save_translations(self) -> Path:
+        """Rows of fixed A images, their translations, and below each the B image of the pair (paired data) or
+        the return trip G_BA(G_AB(A)) (CycleGAN)."""
+        c = self.data_info["channels_a"]
+        a, b = self.preview_real[:, :c], self.preview_real[:, c:]
+        G, G_ba = self.sampling_generator, self.modules.get("generator_ba")
+        fake = G.translate(a, generator=torch.Generator(self.device).manual_seed(0))
+        third = G_ba.translate(fake) if G_ba is not None else b
+        rows = [_to_channels(t, max(a.shape[1], b.shape[1])) for t in (a, fake, third)]
+        self._warn(self.monitor.observe_samples(fake))
+        return save_grid(torch.cat(rows), self.samples_path(), nrow=len(a))
 
     # ------------------------------------------------------------------------------------------------------------
     # Evaluation
@@ -494,6 +525,8 @@ class Trainer:
             t, optim_meta[name] = ckpt.optimizer_state(opt)
             tensors.update(ckpt.pack(f"optim.{name}", t))
         tensors.update(ckpt.pack("sampler", self.sampler.state_dict()))
+        if hasattr(self.recipe, "tensor_state"):  # a CycleGAN's history buffers
+            tensors.update(ckpt.pack("recipe", self.recipe.tensor_state()))
         tensors.update(_rng_states(self.noise, self.device))
         meta = {"step": self.step, "config": to_dict(self.cfg), "data": self.data_info, "optim": optim_meta,
                 "best": self.best, "health": {"retries": self.retries},
@@ -544,6 +577,8 @@ class Trainer:
         self._apply_new_learning_rates(meta["config"].get("optim", {}))
         if hasattr(self.recipe, "load_state_dict"):
             self.recipe.load_state_dict(meta.get("recipe", {}))
+        if hasattr(self.recipe, "load_tensor_state"):
+            self.recipe.load_tensor_state(ckpt.unpack("recipe", tensors), self.device)
         self.sampler.load_state_dict(ckpt.unpack("sampler", tensors))
         _set_rng_states(self.noise, tensors, self.device)
         self.step = int(meta["step"])
@@ -560,6 +595,11 @@ class Trainer:
             new = getattr(self.cfg.optim, key)
             if name in self.recipe.optimizers and key in saved and saved[key] != new:
                 set_base_lr(self.recipe.optimizers[name], new)
+
+
+def _to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey images repeated to ``channels`` channels, so that grey and colour rows share one grid."""
+    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 and channels > 1 else x
 
 
 def _interleave_rows(real: torch.Tensor, recon: torch.Tensor, cols: int) -> torch.Tensor:

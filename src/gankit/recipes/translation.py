@@ -1,0 +1,248 @@
+"""Translation recipes: ``pix2pix`` (paired) and ``cyclegan`` (unpaired). A batch is a translation dataset's rows: A
+and B images stacked on the channels (see :class:`gankit.data.ArrayData`).
+
+``pix2pix`` (Isola et al. 2017, eq. 4): G minimises the conditional GAN loss plus ``l1_weight`` (lambda = 100 in the
+paper) times the pixel loss ||B - G(A)||_1 (``pixel_loss: mse`` for an L2 variant); D judges the pairs (A, B) and
+(A, G(A)) and its objective is halved, as the paper does to slow D down relative to G. ``gan_weight: 0`` is the
+pure-regression baseline: the same generator trained on the pixel loss alone, no discriminator step.
+
+``cyclegan`` (Zhu et al. 2017, eq. 1-3 and sec. 4): G_AB and G_BA minimise the least-squares adversarial losses of
+D_B(G_AB(A)) and D_A(G_BA(B)), plus ``cycle_weight`` (lambda = 10) times the cycle losses ||G_BA(G_AB(A)) - A||_1 +
+||G_AB(G_BA(B)) - B||_1, plus ``identity_weight`` x ``cycle_weight`` times the identity losses ||G_AB(B) - B||_1 +
+||G_BA(A) - A||_1 (sec. 5.2; only when both domains have the same number of channels). D_A and D_B are trained on
+real images and on fakes drawn from a history buffer of the last ``pool_size`` (50) generated images (Shrivastava et
+al. 2017): each new fake either enters the buffer and is shown, or, with probability 1/2 once the buffer is full,
+replaces a random stored fake, which is shown instead. Each discriminator's objective is halved, as the paper's code
+does. The adversarial loss is any registered loss (``loss``; ``least_squares`` by default).
+
+Both players share one optimizer per side: ``generator`` (G, or G_AB and G_BA) and ``discriminator`` (D, or D_A and
+D_B); Adam with the optim section's betas. Linear learning-rate decay is ``optim.schedule: linear``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import OptimConfig
+from ..errors import ConfigError
+from ..registry import LOSSES, RECIPES
+from ..shard import sharded
+from .adversarial import set_requires_grad
+from .optim import adam
+
+
+@dataclass
+class Pix2PixRecipeConfig:
+    name: str = "pix2pix"
+    loss: str = "non_saturating"  # a registered adversarial loss
+    gan_weight: float = 1.0  # 0: the L1-only regression baseline (no discriminator step)
+    l1_weight: float = 100.0  # lambda of eq. 4
+    pixel_loss: str = "l1"  # l1 or mse
+
+    def __post_init__(self) -> None:
+        from .. import losses  # noqa: F401  (registers the losses)
+
+        LOSSES.get(self.loss)
+        if self.gan_weight < 0 or self.l1_weight < 0 or self.gan_weight + self.l1_weight == 0:
+            raise ConfigError("recipe.gan_weight and recipe.l1_weight must be >= 0 and not both 0")
+        if self.pixel_loss not in ("l1", "mse"):
+            raise ConfigError(f"recipe.pixel_loss={self.pixel_loss!r} is not one of: l1, mse")
+
+
+@dataclass
+class CycleGANRecipeConfig:
+    name: str = "cyclegan"
+    loss: str = "least_squares"
+    cycle_weight: float = 10.0  # lambda of eq. 3
+    identity_weight: float = 0.5  # times cycle_weight; 0 turns the identity loss off
+    pool_size: int = 50  # history buffer of generated images per discriminator; 0: none
+
+    def __post_init__(self) -> None:
+        from .. import losses  # noqa: F401
+
+        LOSSES.get(self.loss)
+        if self.cycle_weight < 0 or self.identity_weight < 0 or self.pool_size < 0:
+            raise ConfigError("recipe.cycle_weight, recipe.identity_weight and recipe.pool_size must be >= 0")
+
+
+def cycle_terms(a: torch.Tensor, b: torch.Tensor, g_ab, g_ba) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(G_AB(A), G_BA(B), the cycle loss ||G_BA(G_AB(A)) - A||_1 + ||G_AB(G_BA(B)) - B||_1), means over pixels."""
+    fake_b, fake_a = g_ab(a), g_ba(b)
+    cycle = F.l1_loss(g_ba(fake_b).float(), a) + F.l1_loss(g_ab(fake_a).float(), b)
+    return fake_b, fake_a, cycle
+
+
+def _split(x: torch.Tensor, channels_a: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[:, :channels_a], x[:, channels_a:]
+
+
+def _check_translation_data(data, name: str) -> None:
+    if not getattr(data, "is_translation", False):
+        raise ConfigError(f"recipe.name={name} needs a translation dataset (data.name: paired, unpaired, "
+                          f"mnist_edges or mnist_colour), not {data.name!r}")
+
+
+def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+class Pix2PixRecipe:
+    """One D update on real and generated pairs, then one G update (adversarial + weighted pixel loss)."""
+
+    def __init__(self, cfg: Pix2PixRecipeConfig, modules: dict[str, nn.Module], optim: OptimConfig) -> None:
+        if "discriminator" not in modules or not hasattr(modules.get("generator"), "translate"):
+            raise ConfigError("recipe.name=pix2pix needs model.name=pix2pix")
+        self.cfg = cfg
+        self.G, self.D = modules["generator"], modules["discriminator"]
+        self.loss = LOSSES.get(cfg.loss)
+        self.channels_a = self.G.channels_in
+        self.optimizers = {"generator": adam(self.G.parameters(), optim.lr_g, optim),
+                           "discriminator": adam(self.D.parameters(), optim.lr_d, optim)}
+
+    def validate(self, data, batch_size: int) -> None:
+        _check_translation_data(data, "pix2pix")
+
+    def pixel(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(fake, target) if self.cfg.pixel_loss == "l1" else F.mse_loss(fake, target)
+
+    def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        x, _ = batches.next(batch_size)
+        a, b = _split(x, self.channels_a)
+        fake = self.G(a, self.G.sample_noise(len(a), generator=noise))
+        logs: dict[str, torch.Tensor] = {}
+        if self.cfg.gan_weight:
+            real_logits = self.D(torch.cat([a, b], 1)).float()
+            fake_logits = self.D(torch.cat([a, fake.detach()], 1)).float()
+            d_loss = 0.5 * self.loss.d(real_logits, fake_logits)
+            _update(self.optimizers["discriminator"], d_loss)
+            logs.update(d_loss=d_loss.detach(), d_real=_judged(real_logits, self.loss),
+                        d_fake=_judged(fake_logits, self.loss))
+        set_requires_grad(self.D, False)
+        try:
+            pixel = self.pixel(fake.float(), b)
+            loss = self.cfg.l1_weight * pixel
+            if self.cfg.gan_weight:
+                g_adv = self.loss.g(self.D(torch.cat([a, fake], 1)).float())
+                loss = loss + self.cfg.gan_weight * g_adv
+                logs["g_adv"] = g_adv.detach()
+            _update(self.optimizers["generator"], loss)
+        finally:
+            set_requires_grad(self.D, True)
+        logs.update(g_loss=loss.detach(), pixel=pixel.detach())
+        return logs
+
+
+class HistoryBuffer:
+    """The last ``size`` generated images, shown to the discriminator in place of half of the new ones."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.images: torch.Tensor | None = None  # (n <= size, C, H, W)
+
+    def query(self, fakes: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
+        """The batch D sees: per image, the new fake while the buffer fills; then, with probability 1/2, a stored
+        fake (which the new one replaces), else the new one. Draws come from ``noise``, two per image."""
+        if self.size == 0:
+            return fakes
+        fakes = fakes.detach()
+        coins = sharded(torch.rand, size=(len(fakes),), generator=noise, device=fakes.device)
+        slots = sharded(torch.randint, 0, self.size, size=(len(fakes),), generator=noise, device=fakes.device)
+        shown = []
+        for i, image in enumerate(fakes):
+            n = 0 if self.images is None else len(self.images)
+            if n < self.size:
+                self.images = image[None].clone() if self.images is None else torch.cat([self.images, image[None]])
+                shown.append(image)
+            elif coins[i] < 0.5:
+                slot = int(slots[i])
+                shown.append(self.images[slot].clone())
+                self.images[slot] = image
+            else:
+                shown.append(image)
+        return torch.stack(shown)
+
+
+class CycleGANRecipe:
+    """One update of G_AB and G_BA together, then one of D_A and D_B together (the reference code's order)."""
+
+    def __init__(self, cfg: CycleGANRecipeConfig, modules: dict[str, nn.Module], optim: OptimConfig) -> None:
+        needed = {"generator", "generator_ba", "discriminator", "discriminator_a"}
+        if not needed <= set(modules):
+            raise ConfigError("recipe.name=cyclegan needs model.name=cyclegan")
+        self.cfg = cfg
+        self.G_ab, self.G_ba = modules["generator"], modules["generator_ba"]
+        self.D_b, self.D_a = modules["discriminator"], modules["discriminator_a"]
+        self.loss = LOSSES.get(cfg.loss)
+        self.channels_a = self.G_ab.channels_in
+        self.identity = cfg.identity_weight > 0
+        if self.identity and self.G_ab.channels_in != self.G_ab.channels_out:
+            raise ConfigError(f"recipe.identity_weight={cfg.identity_weight} needs A and B images with the same "
+                              f"number of channels (here {self.G_ab.channels_in} and {self.G_ab.channels_out}): set "
+                              "recipe.identity_weight=0")
+        self.pool_a, self.pool_b = HistoryBuffer(cfg.pool_size), HistoryBuffer(cfg.pool_size)
+        g_params = [*self.G_ab.parameters(), *self.G_ba.parameters()]
+        d_params = [*self.D_a.parameters(), *self.D_b.parameters()]
+        self.optimizers = {"generator": adam(g_params, optim.lr_g, optim),
+                           "discriminator": adam(d_params, optim.lr_d, optim)}
+
+    def validate(self, data, batch_size: int) -> None:
+        _check_translation_data(data, "cyclegan")
+
+    def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        x, _ = batches.next(batch_size)
+        a, b = _split(x, self.channels_a)
+        lam = self.cfg.cycle_weight
+        for d in (self.D_a, self.D_b):
+            set_requires_grad(d, False)
+        try:
+            fake_b, fake_a, cycle = cycle_terms(a, b, self.G_ab, self.G_ba)
+            adv_ab = self.loss.g(self.D_b(fake_b).float())
+            adv_ba = self.loss.g(self.D_a(fake_a).float())
+            loss = adv_ab + adv_ba + lam * cycle
+            logs = {"g_adv_ab": adv_ab.detach(), "g_adv_ba": adv_ba.detach(), "cycle": cycle.detach()}
+            if self.identity:
+                identity = F.l1_loss(self.G_ab(b).float(), b) + F.l1_loss(self.G_ba(a).float(), a)
+                loss = loss + lam * self.cfg.identity_weight * identity
+                logs["identity"] = identity.detach()
+            _update(self.optimizers["generator"], loss)
+        finally:
+            for d in (self.D_a, self.D_b):
+                set_requires_grad(d, True)
+        shown_a = self.pool_a.query(fake_a, noise)
+        shown_b = self.pool_b.query(fake_b, noise)
+        real_a, fake_a_logits = self.D_a(a).float(), self.D_a(shown_a).float()
+        real_b, fake_b_logits = self.D_b(b).float(), self.D_b(shown_b).float()
+        d_loss = 0.5 * (self.loss.d(real_a, fake_a_logits) + self.loss.d(real_b, fake_b_logits))
+        _update(self.optimizers["discriminator"], d_loss)
+        logs.update(g_loss=loss.detach(), d_loss=d_loss.detach(), d_real=_judged(real_b, self.loss),
+                    d_fake=_judged(fake_b_logits, self.loss))
+        return logs
+
+    def state_dict(self) -> dict:
+        """Nothing beyond the optimizers in the JSON part; the buffers are tensors (:meth:`tensor_state`)."""
+        return {}
+
+    def tensor_state(self) -> dict[str, torch.Tensor]:
+        """The history buffers, for a checkpoint (a resumed run shows D the same old fakes)."""
+        return {f"pool_{k}": p.images for k, p in (("a", self.pool_a), ("b", self.pool_b)) if p.images is not None}
+
+    def load_tensor_state(self, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+        for k, pool in (("a", self.pool_a), ("b", self.pool_b)):
+            saved = tensors.get(f"pool_{k}")
+            pool.images = None if saved is None else saved.to(device).clone()
+
+
+def _judged(logits: torch.Tensor, adv) -> torch.Tensor:
+    """What D says of a batch, averaged over its patches: a probability for BCE losses, the raw value otherwise."""
+    logits = logits.detach()
+    return torch.sigmoid(logits).mean() if adv.bce else logits.mean()
+
+
+RECIPES.register("pix2pix", config=Pix2PixRecipeConfig)(Pix2PixRecipe)
+RECIPES.register("cyclegan", config=CycleGANRecipeConfig)(CycleGANRecipe)

@@ -1,0 +1,205 @@
+"""pix2pix and CycleGAN: the models' contracts, the recipes' update discipline, the cycle loss, the history buffer,
+and end-to-end runs on a small paired / unpaired task made from scikit-learn's digits (A: a digit, B: the digit
+mirrored and inverted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import OptimConfig
+from gankit.errors import ConfigError
+from gankit.models.translation import (CycleGANConfig, PatchDiscriminator, Pix2PixConfig, ResNetGenerator,
+                                       UNetGenerator, build_cyclegan, build_pix2pix, unet_depth)
+from gankit.recipes.translation import (CycleGANRecipe, CycleGANRecipeConfig, HistoryBuffer, Pix2PixRecipe,
+                                        Pix2PixRecipeConfig, cycle_terms)
+from gankit.train import checkpoint as ckpt
+from gankit.train import latest_checkpoint
+
+
+QUIET = ["train.progress=false", "train.eval_every=0", "train.batch_size=8", "train.log_every=2"]
+PIX2PIX = [*QUIET, "data.name=test_mirrored_pairs", "model.name=pix2pix", "model.width=8",
+           "model.d_width=8", "model.d_layers=1", "data.size=16"]
+CYCLE = [*QUIET, "data.name=test_mirrored_unpaired", "model.name=cyclegan", "model.width=4",
+         "model.d_width=8", "model.d_layers=1", "model.res_blocks=1", "data.size=16", "recipe.pool_size=4"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models
+
+@pytest.mark.parametrize("side, c_in, c_out", [(28, 1, 1), (28, 1, 3), (32, 3, 3), (16, 3, 1)])
+def test_generators_map_a_images_to_b_shaped_images_in_range(side, c_in, c_out):
+    x = torch.rand(2, c_in, side, side) * 2 - 1
+    for G in (UNetGenerator(c_in, c_out, side, 8, 64, 0, "batch", dropout=0.5),
+              ResNetGenerator(c_in, c_out, 8, 64, 2, "instance")):
+        y = G(x)
+        assert y.shape == (2, c_out, side, side)
+        assert y.min() >= -1 and y.max() <= 1 and y.std() > 0
+
+
+def test_unet_depth_reaches_a_small_bottleneck_and_pads_odd_sides():
+    assert [unet_depth(s) for s in (8, 16, 28, 32, 256)] == [2, 2, 3, 3, 6]
+    G = UNetGenerator(1, 1, 28, 4, 64, 0, "batch")
+    assert G.depth == 3 and len(G.downs) == len(G.ups) == 3
+    assert G(torch.zeros(1, 1, 28, 28)).shape == (1, 1, 28, 28)  # padded to 32 inside, cropped back
+
+
+def test_patch_discriminator_gives_one_logit_per_patch():
+    D = PatchDiscriminator(2, 8, 64, 2, "batch")
+    out = D(torch.randn(3, 2, 28, 28))
+    assert out.shape[:2] == (3, 1) and out.shape[2] == out.shape[3] and 2 <= out.shape[2] <= 7
+
+
+def test_noise_gives_several_outputs_per_input():
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    drop = UNetGenerator(1, 1, 16, 8, 64, 0, "batch", dropout=0.5)
+    assert torch.equal(drop.translate(x), drop.translate(x))  # deterministic unless asked
+    one, two = drop.translate(x, stochastic=True), drop.translate(x, stochastic=True)
+    # dropout sits in the innermost layers, behind the skips: at initialisation it moves the output by ~2%,
+    # far above rounding (1e-7)
+    assert (one - two).abs().mean() > 1e-3 * one.abs().mean()
+    vec = UNetGenerator(1, 1, 16, 8, 64, 0, "batch", noise_dim=4)
+    g = torch.Generator().manual_seed(0)
+    one, two = vec.translate(x, generator=g), vec.translate(x, generator=g)
+    assert (one - two).abs().mean() > 0.02 * one.abs().mean()
+
+
+def test_translation_models_need_translation_data():
+    cfg = Pix2PixConfig()
+    with pytest.raises(ConfigError, match="translation dataset"):
+        build_pix2pix(cfg, (1, 28, 28), 10)
+    cfg.channels_a = 1
+    modules = build_pix2pix(cfg, (4, 28, 28), 10)
+    assert modules["generator"].channels_in == 1 and modules["generator"].channels_out == 3
+    assert modules["discriminator"].net[0].in_channels == 4  # pix2pix's D sees A and B together
+    cyc = build_cyclegan(CycleGANConfig(channels_a=1, width=4, res_blocks=1), (4, 28, 28), 10)
+    assert cyc["generator_ba"].channels_in == 3 and cyc["discriminator_a"].net[0].in_channels == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recipes
+
+class _Batches:
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def next(self, n: int):
+        return self.x[:n], None
+
+
+def _snapshot(module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _same(module, snapshot) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(module.parameters(), snapshot))
+
+
+def test_a_cyclegan_d_update_leaves_both_generators_untouched_and_the_g_update_both_discriminators():
+    torch.manual_seed(0)
+    modules = build_cyclegan(CycleGANConfig(channels_a=1, width=4, res_blocks=1, d_layers=1, d_width=8),
+                             (2, 16, 16), 0)
+    recipe = CycleGANRecipe(CycleGANRecipeConfig(pool_size=2), modules, OptimConfig())
+    seen = {}
+
+    def after_g(opt, args, kwargs):  # the state between the G update and the D update
+        seen["G_ab"], seen["G_ba"] = _snapshot(modules["generator"]), _snapshot(modules["generator_ba"])
+        seen["D_a_moved"] = not _same(modules["discriminator_a"], before_d_a)
+        seen["D_b_moved"] = not _same(modules["discriminator"], before_d_b)
+
+    recipe.optimizers["generator"].register_step_post_hook(after_g)
+    before_d_a, before_d_b = _snapshot(modules["discriminator_a"]), _snapshot(modules["discriminator"])
+    before_g = _snapshot(modules["generator"])
+    logs = recipe.step(_Batches(torch.rand(4, 2, 16, 16) * 2 - 1), torch.Generator().manual_seed(0), 4)
+    assert not seen["D_a_moved"] and not seen["D_b_moved"]  # the G update did not touch D_A or D_B
+    assert _same(modules["generator"], seen["G_ab"]) and _same(modules["generator_ba"], seen["G_ba"])
+    assert not _same(modules["generator"], before_g)  # G did learn, in its own update
+    assert not _same(modules["discriminator"], before_d_b) and not _same(modules["discriminator_a"], before_d_a)
+    assert {"g_loss", "d_loss", "cycle", "identity"} <= set(logs)
+
+
+def test_the_cycle_loss_is_zero_for_inverse_maps_and_positive_otherwise():
+    a, b = torch.rand(3, 1, 8, 8) * 2 - 1, torch.rand(3, 1, 8, 8) * 2 - 1
+    negate = lambda x: -x  # noqa: E731  (its own inverse)
+    _, _, cycle = cycle_terms(a, b, negate, negate)
+    assert float(cycle) == 0.0
+    half = lambda x: 0.5 * x  # noqa: E731
+    _, _, cycle = cycle_terms(a, b, half, half)  # returns x / 4: the loss is 3/4 of E|a| + E|b|
+    expected = 0.75 * (a.abs().mean() + b.abs().mean())
+    assert float(cycle) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_identity_loss_needs_equal_channels():
+    modules = build_cyclegan(CycleGANConfig(channels_a=1, width=4, res_blocks=1), (4, 16, 16), 0)
+    with pytest.raises(ConfigError, match="identity_weight=0"):
+        CycleGANRecipe(CycleGANRecipeConfig(), modules, OptimConfig())
+    CycleGANRecipe(CycleGANRecipeConfig(identity_weight=0), modules, OptimConfig())
+
+
+def test_the_history_buffer_fills_then_swaps_about_half_of_the_new_fakes():
+    pool = HistoryBuffer(4)
+    g = torch.Generator().manual_seed(0)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first, g), first)  # filling: the new fakes are shown
+    assert torch.equal(pool.images, first)
+    shown_old, total = 0, 0
+    inserted = set(range(4))
+    for step in range(1, 200):
+        new = (100 * step + torch.arange(2.0)).view(2, 1, 1, 1)
+        shown = pool.query(new, g)
+        assert len(pool.images) == 4 and shown.shape == new.shape
+        for value in shown.flatten().tolist():
+            assert value in inserted or value in new.flatten().tolist()  # only fakes it has been given
+            shown_old += value not in new.flatten().tolist()
+            total += 1
+        inserted |= set(new.flatten().tolist())
+    assert 0.4 < shown_old / total < 0.6  # a stored fake half of the time
+    assert torch.equal(HistoryBuffer(0).query(first, g), first)  # size 0: no buffer
+
+
+def test_pix2pix_baseline_trains_g_on_the_pixel_loss_and_never_touches_d():
+    torch.manual_seed(0)
+    modules = build_pix2pix(Pix2PixConfig(channels_a=1, width=8, d_width=8, d_layers=1), (2, 16, 16), 0)
+    recipe = Pix2PixRecipe(Pix2PixRecipeConfig(gan_weight=0), modules, OptimConfig(lr_g=1e-3))
+    x = torch.rand(8, 1, 16, 16) * 2 - 1
+    batch = _Batches(torch.cat([x, -x], 1))
+    d_before = _snapshot(modules["discriminator"])
+    first = recipe.step(batch, torch.Generator(), 8)["pixel"]
+    for _ in range(80):
+        last = recipe.step(batch, torch.Generator(), 8)["pixel"]
+    assert _same(modules["discriminator"], d_before)
+    assert float(last) < 0.8 * float(first)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Through the trainer
+
+def test_pix2pix_trains_with_the_trainer_and_draws_input_output_target_grids(tmp_path):
+    run = gankit.train(None, overrides=[*PIX2PIX, "train.steps=40", "train.sample_every=40",
+                                        "optim.lr_g=1e-3", "optim.lr_d=1e-3"], out=tmp_path / "p")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"pixel"' in line]
+    assert rows[-1]["pixel"] < 0.8 * rows[0]["pixel"]
+    assert {"d_loss", "g_adv", "d_real", "d_fake"} <= set(rows[-1])
+    from PIL import Image
+
+    grid = Image.open(run / "samples" / "step_0000040.png")
+    assert grid.width > 2 * grid.height  # three rows of ten images: input, output, target
+    assert "channels_a: 1" in (run / "config.yaml").read_text()  # the resolved config records A's channels
+
+
+def test_cyclegan_resumes_bit_for_bit_with_its_history_buffers(tmp_path):
+    straight = gankit.train(None, overrides=[*CYCLE, "train.steps=6"], out=tmp_path / "straight")
+    split = gankit.train(None, overrides=[*CYCLE, "train.steps=3"], out=tmp_path / "split")
+    gankit.train(None, overrides=["train.steps=6"], out=split, resume=True)
+    a, b = (ckpt.load_checkpoint(latest_checkpoint(r))[0] for r in (straight, split))
+    assert {"recipe.pool_a", "recipe.pool_b"} <= set(a)
+    assert set(a) == set(b) and [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_a_gan_recipe_on_translation_data_or_pix2pix_on_plain_data_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="translation dataset"):
+        gankit.train(None, overrides=[*QUIET, "model.name=pix2pix", "recipe.name=pix2pix", "train.steps=1"],
+                     out=tmp_path / "a")
