@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
 import gankit
 from gankit.config import OptimConfig
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, GankitError
 from gankit.models.translation import (CycleGANConfig, PatchDiscriminator, Pix2PixConfig, ResNetGenerator,
                                        UNetGenerator, build_cyclegan, build_pix2pix, unet_depth)
 from gankit.recipes.translation import (CycleGANRecipe, CycleGANRecipeConfig, HistoryBuffer, Pix2PixRecipe,
@@ -203,3 +205,62 @@ def test_a_gan_recipe_on_translation_data_or_pix2pix_on_plain_data_is_refused(tm
     with pytest.raises(ConfigError, match="translation dataset"):
         gankit.train(None, overrides=[*QUIET, "model.name=pix2pix", "recipe.name=pix2pix", "train.steps=1"],
                      out=tmp_path / "a")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gankit translate and LoadedRun.translate
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("translate")
+    pix = gankit.train(None, overrides=[*PIX2PIX, "train.steps=4"], out=root / "pix")
+    cyc = gankit.train(None, overrides=[*CYCLE, "train.steps=4"], out=root / "cyc")
+    return pix, cyc
+
+
+def test_translate_api_gives_k_outputs_per_input_and_checks_shapes(trained):
+    pix, cyc = trained
+    run = gankit.load(pix)
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    one = run.translate(x)
+    assert one.shape == (3, 1, 16, 16) and torch.equal(one, run.translate(x))
+    many = run.translate(x, samples=4, seed=1)
+    assert many.shape == (3, 4, 1, 16, 16)
+    assert (many[:, 0] - many[:, 1]).abs().max() > 0  # dropout noise: different outputs of one input
+    with pytest.raises(GankitError, match="shape"):
+        run.translate(torch.rand(3, 3, 16, 16))
+    with pytest.raises(GankitError, match="A to B only"):
+        run.translate(x, direction="BA")
+    back = gankit.load(cyc).translate(x, direction="BA")
+    assert back.shape == (3, 1, 16, 16)
+
+
+def test_translate_cli_on_a_folder_an_npz_and_one_image(trained, tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    pix, cyc = trained
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(folder / name)
+    np.savez(tmp_path / "in.npz", arr_0=rng.integers(0, 255, (5, 16, 16, 1), dtype=np.uint8))
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "gankit", "translate", *map(str, args)], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli(pix, folder, "-o", tmp_path / "out", "--grid", tmp_path / "grid.png")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert Image.open(tmp_path / "out" / "a.png").size == (16, 16)  # resized to the run's size
+    assert (tmp_path / "grid.png").is_file()
+    cli(cyc, tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--direction", "BA")
+    with np.load(tmp_path / "out.npz") as npz:
+        assert npz["arr_0"].shape == (5, 16, 16, 1) and npz["arr_0"].dtype == np.uint8
+    cli(pix, folder / "a.png", "-o", tmp_path / "k.png", "--samples", "3")
+    assert Image.open(tmp_path / "k.png").width > 3 * Image.open(tmp_path / "k.png").height

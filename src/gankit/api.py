@@ -156,6 +156,49 @@ class LoadedRun:
             raise GankitError(f"inputs must have shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
         return self._batched(model.predict, x, batch_size).numpy()
 
+    # -- translation: translate ----------------------------------------------------------------------------------
+
+    def domain_channels(self, direction: str = "AB") -> tuple[int, int]:
+        """(channels of the input, channels of the output) of a translation run in ``direction`` (AB or BA)."""
+        c_a = self.data_info.get("channels_a")
+        if not c_a:
+            raise GankitError(f"this run's model ({self.config.model.name}) does not translate images: translate "
+                              "needs model.name=pix2pix or cyclegan")
+        c_b = self.data_info["sample_shape"][0] - c_a
+        return (c_a, c_b) if direction == "AB" else (c_b, c_a)
+
+    def translator(self, direction: str = "AB") -> torch.nn.Module:
+        """The generator that maps ``direction``: G_AB (the EMA copy when kept) or, for CycleGAN, G_BA."""
+        if direction not in ("AB", "BA"):
+            raise GankitError(f"direction must be AB or BA, not {direction!r}")
+        self.domain_channels(direction)
+        if direction == "AB":
+            return self.generator
+        if "generator_ba" not in self.modules:
+            raise GankitError(f"a {self.config.model.name} run translates A to B only; BA needs model.name=cyclegan")
+        return self.modules["generator_ba"]
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, *, direction: str = "AB", samples: int = 1, seed: int | None = 0,
+                  batch_size: int = 256) -> torch.Tensor:
+        """Translations of images ``x`` (N, C_in, H, W) in [-1, 1], on the CPU: (N, C_out, H, W), or with
+        ``samples`` = K > 1, (N, K, C_out, H, W), K outputs per input (pix2pix's noise: dropout kept on, or fresh
+        vectors z; a CycleGAN generator is deterministic, so its K outputs are equal)."""
+        G = self.translator(direction)
+        c_in, _ = self.domain_channels(direction)
+        side = self.data_info["sample_shape"][1:]
+        if x.dim() != 4 or x.shape[1] != c_in or list(x.shape[2:]) != list(side):
+            raise GankitError(f"inputs for direction {direction} must have shape (N, {c_in}, {side[0]}, {side[1]}), "
+                              f"got {tuple(x.shape)}")
+        if samples < 1:
+            raise GankitError(f"samples must be >= 1, got {samples}")
+        generator = self.rng(seed)
+        outs = []
+        for _ in range(samples):
+            outs.append(self._batched(lambda part: G.translate(part, stochastic=samples > 1, generator=generator),
+                                      x.float(), batch_size))
+        return outs[0] if samples == 1 else torch.stack(outs, dim=1)
+
     # -- autoencoders: encode, decode, reconstruct ----------------------------------------------------------------
 
     def _autoencoder(self) -> torch.nn.Module:

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sample(sub)
     _add_latent(sub)
+    _add_translate(sub)
     _add_eval(sub)
     _add_encode(sub)
     _add_predict(sub)
@@ -75,6 +76,103 @@ def _add_sample(sub) -> None:
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="the truncation trick: redraw latent coordinates above PSI in magnitude")
     p.set_defaults(func=_sample)
+
+
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", help="translation models: translate an image, a folder or an .npz",
+                       description="Translate images with a pix2pix or CycleGAN run. INPUT is one image file, a folder "
+                                   "of images (written to the folder OUTPUT under the same names) or an .npz whose "
+                                   "arr_0 holds uint8 (N, H, W, C) images (written to OUTPUT.npz the same way; with "
+                                   "--samples K, K consecutive rows per input). Images are converted to the input "
+                                   "domain's channels and resized to the run's size.")
+    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("input", help="an image file, a folder of images, or an .npz")
+    p.add_argument("-o", "--output", required=True, help="output image (for one input image), folder or .npz")
+    p.add_argument("--direction", default="AB", choices=["AB", "BA"], help="CycleGAN: which generator (default AB)")
+    p.add_argument("--samples", type=int, default=1, metavar="K", help="outputs per input (pix2pix's noise)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", metavar="FILE.png", help="also write a grid: inputs, outputs (K rows) and, for "
+                                                     "CycleGAN, the return trip")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    p.set_defaults(func=_translate)
+
+
+def _translate(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .api import load, read_samples, save_samples
+    from .data.folder import list_images, read_images
+    from .errors import GankitError
+    from .images import save_grid, to_uint8
+
+    run = load(args.run, device=args.device)
+    c_in, _ = run.domain_channels(args.direction)
+    side = run.data_info["sample_shape"][-1]
+    source = Path(args.input)
+    if not source.exists():
+        raise GankitError(f"no input at {source}")
+    if source.suffix == ".npz":
+        x, names = read_samples(source), None
+        if x.dim() != 4:
+            raise GankitError(f"{source}: arr_0 must hold images (N, H, W, C)")
+        x = _fit_images(x, c_in, side, source)
+    else:
+        files = list_images(source)[0] if source.is_dir() else [source]
+        x = torch.from_numpy(read_images(files, side, c_in).astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
+        names = [f.relative_to(source) if source.is_dir() else f.name for f in files]
+    out = run.translate(x, direction=args.direction, samples=args.samples, seed=args.seed)
+    k = args.samples
+    flat = out if k == 1 else out.reshape(-1, *out.shape[2:])  # input-major: K rows per input
+    target = Path(args.output)
+    if source.suffix == ".npz":
+        np.savez(target, arr_0=to_uint8(flat))
+        written = f"{len(flat)} translations to {target}"
+    elif source.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        for i, name in enumerate(names):
+            for j in range(k):
+                path = target / Path(name).with_suffix(".png" if k == 1 else f".{j}.png")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                arr = to_uint8(flat[i * k + j:i * k + j + 1])[0]  # (H, W, C): the image itself, unpadded
+                Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
+        written = f"{len(flat)} translations to {target}/"
+    else:
+        save_samples(torch.cat([_gray_to(x, flat.shape[1]), flat]) if k > 1 else flat, target, nrow=k + 1 if k > 1
+                     else None)
+        written = f"{'the input and ' if k > 1 else ''}{len(flat)} translation(s) to {target}"
+    if args.grid:
+        rows = [x[:16]] + [out[:16] if k == 1 else out[:16, j] for j in range(k)]
+        if "generator_ba" in run.modules and k == 1:
+            back = "BA" if args.direction == "AB" else "AB"
+            rows.append(run.translate(out[:16], direction=back))
+        channels = max(r.shape[1] for r in rows)
+        save_grid(torch.cat([_gray_to(r, channels) for r in rows]), args.grid, nrow=len(rows[0]))
+        written += f"; grid in {args.grid}"
+    print(f"wrote {written}")
+
+
+def _gray_to(x, channels: int):
+    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 and channels > 1 else x
+
+
+def _fit_images(x, channels: int, side: int, source: Path):
+    """.npz images to the input domain: grey <-> RGB (ITU-R 601 luma), a square resize by bilinear interpolation."""
+    import torch.nn.functional as F
+
+    if x.shape[1] != channels:
+        if x.shape[1] == 3 and channels == 1:
+            x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+        elif x.shape[1] == 1 and channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        else:
+            from .errors import GankitError
+
+            raise GankitError(f"{source}: images with {x.shape[1]} channels; the input domain has {channels}")
+    if x.shape[-1] != side or x.shape[-2] != side:
+        x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+    return x.contiguous()
 
 
 def _add_latent(sub) -> None:
