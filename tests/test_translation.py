@@ -264,3 +264,34 @@ def test_translate_cli_on_a_folder_an_npz_and_one_image(trained, tmp_path):
         assert npz["arr_0"].shape == (5, 16, 16, 1) and npz["arr_0"].dtype == np.uint8
     cli(pix, folder / "a.png", "-o", tmp_path / "k.png", "--samples", "3")
     assert Image.open(tmp_path / "k.png").width > 3 * Image.open(tmp_path / "k.png").height
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics
+
+def test_ssim_is_one_for_identical_images_and_matches_its_closed_form_on_constant_ones():
+    from gankit.metrics.translation import ssim_per_image
+
+    x = torch.rand(3, 2, 16, 16) * 2 - 1
+    assert torch.allclose(ssim_per_image(x, x), torch.ones(3, dtype=torch.float64))
+    a, b = torch.full((1, 1, 16, 16), 0.2), torch.full((1, 1, 16, 16), -0.4)
+    c1 = (0.01 * 2) ** 2  # constant images: only the luminance term is left
+    expected = (2 * 0.2 * -0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1)
+    assert float(ssim_per_image(a, b)) == pytest.approx(expected, rel=1e-9)
+    noisy = [float(ssim_per_image(x, (x + s * torch.randn_like(x)).clamp(-1, 1)).mean()) for s in (0.05, 0.2, 0.8)]
+    assert 1 > noisy[0] > noisy[1] > noisy[2] > -1  # falls as the noise grows
+    assert torch.allclose(ssim_per_image(x, x.flip(0)), ssim_per_image(x.flip(0), x))  # symmetric
+
+
+def test_translation_scores_on_known_cases():
+    from gankit.metrics.translation import class_preservation, cycle_error, output_diversity, paired_scores
+
+    x = torch.zeros(4, 1, 8, 8)
+    scores = paired_scores(x + 0.5, x)
+    assert scores["l1"] == pytest.approx(0.5) and scores["psnr"] == pytest.approx(10 * np.log10(4 / 0.25))
+    assert class_preservation(torch.tensor([1, 2, 3, 3]), torch.tensor([1, 2, 3, 4])) == 0.75
+    assert cycle_error(x, x - 0.25) == pytest.approx(0.25)
+    same = torch.zeros(2, 3, 1, 4, 4)
+    assert output_diversity(same) == 0.0
+    spread = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4), -torch.ones(1, 4, 4)])[None].repeat(2, 1, 1, 1, 1)
+    assert output_diversity(spread) == pytest.approx((1 + 1 + 2) / 3)  # pairs (0,1), (0,-1), (1,-1)
