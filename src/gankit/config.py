@@ -30,8 +30,9 @@ from .errors import ConfigError
 class DataConfig:
     """Where the training data comes from and how it is shaped."""
 
-    name: str = "digits"  # a registered dataset: mnist, digits, folder, arrays, toy2d, stacked_mnist, paired, ...
-    # (translation: paired, unpaired, mnist_edges, mnist_colour; `gankit train --help` lists every source)
+    # a registered dataset: mnist, digits, folder, arrays, toy2d, stacked_mnist, patches, diabetes; for translation
+    # models paired, unpaired, mnist_edges, mnist_colour
+    name: str = "digits"
     root: str | None = None  # folder (mnist, folder) or file (arrays); mnist also reads $GANKIT_DATA
     size: int | None = None  # side length to resize to; None keeps the source's own size
     channels: int | None = None  # 1 (grey) or 3 (RGB) for image folders/arrays; None keeps the source's
