@@ -295,3 +295,49 @@ def test_translation_scores_on_known_cases():
     assert output_diversity(same) == 0.0
     spread = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4), -torch.ones(1, 4, 4)])[None].repeat(2, 1, 1, 1, 1)
     assert output_diversity(spread) == pytest.approx((1 + 1 + 2) / 3)  # pairs (0,1), (0,-1), (1,-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# gankit eval of a translation run
+
+def test_eval_of_a_paired_run_scores_pixels_and_diversity_and_says_what_it_cannot_score(trained):
+    pix, cyc = trained
+    result = gankit.evaluate(pix, n=100, write=False)
+    assert {"AB/l1", "AB/psnr", "AB/ssim", "AB/diversity"} <= set(result)
+    assert 0 < result["AB/l1"] < 2 and -1 <= result["AB/ssim"] <= 1 and result["AB/diversity"] > 0
+    assert "AB/fid" not in result and any("no FID" in w for w in result["warnings"])  # no evaluator for the task
+    both = gankit.evaluate(cyc, n=100, write=False)
+    assert {"AB/cycle_l1", "BA/cycle_l1"} <= set(both) and "AB/l1" not in both  # unpaired: no ground truth
+    assert both["AB/diversity"] == 0.0  # a CycleGAN generator is deterministic
+
+
+def test_eval_of_mnist_translation_scores_fid_and_class_preservation(tmp_path, mnist_root):
+    run = gankit.train(None, overrides=["data.name=mnist_edges", f"data.root={mnist_root}", "data.num_samples=256",
+                                        "model.name=pix2pix", "model.width=8", "model.d_width=8", "model.d_layers=2",
+                                        *QUIET, "train.steps=2"], out=tmp_path / "edges")
+    result = gankit.evaluate(run, n=500, write=False)
+    assert {"AB/fid", "AB/class_preservation", "AB/l1", "AB/ssim"} <= set(result)
+    assert 0 <= result["AB/class_preservation"] <= 1 and result["AB/fid"] > 0
+    assert result["provenance"]["directions"]["AB"]["evaluator"]["name"] == "mnist"
+
+
+def test_one_domain_of_a_translation_task_is_a_plain_dataset():
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+
+    b = load_dataset(DataConfig(name="test_mirrored_unpaired", domain="B"), "train")
+    whole = load_dataset(DataConfig(name="test_mirrored_unpaired"), "train")
+    assert not b.is_translation and torch.equal(b.x, whole.b) and torch.equal(b.y, whole.y_b)
+    with pytest.raises(ConfigError, match="not a translation dataset"):
+        load_dataset(DataConfig(name="digits", domain="A"), "train")
+
+
+def test_eval_of_an_unpaired_mnist_task_scores_both_directions_with_each_domains_evaluator(tmp_path, mnist_root):
+    run = gankit.train(None, overrides=["data.name=mnist_colour", f"data.root={mnist_root}", "data.num_samples=300",
+                                        "model.name=cyclegan", "model.width=4", "model.res_blocks=1",
+                                        "model.d_width=8", "model.d_layers=2", "recipe.identity_weight=0",
+                                        *QUIET, "train.steps=2"], out=tmp_path / "colour")
+    result = gankit.evaluate(run, n=300, write=False)
+    for d, evaluator in (("AB", "mnist_colour"), ("BA", "mnist")):
+        assert {f"{d}/fid", f"{d}/class_preservation", f"{d}/cycle_l1"} <= set(result)
+        assert result["provenance"]["directions"][d]["evaluator"]["name"] == evaluator

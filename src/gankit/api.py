@@ -320,7 +320,10 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
         raise GankitError(f"this run's model ({run.config.model.name}) draws no samples and encodes nothing: "
                           "gankit eval scores generators, autoencoders and regressors")
     extra = _autoencoder_scores(run, data_cfg, iwae_k, iwae_n, opts.seed) if hasattr(G, "encode") else None
-    if G is None:
+    if run.data_info.get("channels_a"):
+        result = _translation_scores(run, data_cfg, opts, f"{target} (step {run.step})")
+        n = result["provenance"]["num_samples"]
+    elif G is None:
         result, n = _regressor_scores(run, data_cfg, selected=target.name.startswith("best")), "test"
     elif extra is not None and not G.has_prior:
         result, n = extra, "recon"
@@ -374,6 +377,68 @@ def _autoencoder_scores(run: LoadedRun, data_cfg: DataConfig, iwae_k: int, iwae_
     prov.setdefault("reference", {"dataset": data_cfg.name, "split": "test", "size": len(test)})
     prov.setdefault("evaluator", {"name": "none (pixel-space reconstruction metrics)"})
     return {**out, "provenance": prov, "warnings": []}
+
+
+DIVERSITY_INPUTS, DIVERSITY_SAMPLES = 200, 5  # output diversity: K outputs for each of the first inputs
+
+
+def _translation_scores(run: LoadedRun, data_cfg: DataConfig, opts, source: str) -> dict:
+    """A translation run's scores on the test split, per direction (``AB/...``; CycleGAN also ``BA/...``): the
+    target domain's evaluator-FID, KID, precision/recall and the share of translations it labels with their source's
+    label (``class_preservation``), where the domain has an evaluator; L1, PSNR and SSIM against the ground truth
+    (paired data); the return trip's L1 error (``cycle_l1``, CycleGAN); the mean pairwise L1 between
+    ``DIVERSITY_SAMPLES`` outputs of each of the first ``DIVERSITY_INPUTS`` inputs (``diversity``)."""
+    import dataclasses
+
+    from .data import load_dataset
+    from .metrics.evaluate import Evaluation
+    from .metrics.translation import class_preservation, cycle_error, output_diversity, paired_scores
+
+    whole = dataclasses.replace(data_cfg, domain="")
+    test = load_dataset(whole, "test", seed=0)
+    if not test.is_translation or test.channels_a != run.data_info["channels_a"]:
+        raise GankitError(f"data {data_cfg.name!r}: the test split is not the translation task this run learnt")
+    n = min(len(test), opts.n or 10_000)
+    paired = test.y_b is None and "generator_ba" not in run.modules
+    out: dict = {}
+    prov: dict = {"samples": f"{run.config.model.name} translations of {data_cfg.name} test ({source})",
+                  "num_samples": n, "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test)},
+                  "evaluator": {"name": "per direction: the target domain's (see directions)"}, "directions": {}}
+    warnings: list[str] = []
+    directions = ["AB", "BA"] if "generator_ba" in run.modules else ["AB"]
+    for d in directions:
+        src, tgt = (test.a, test.b) if d == "AB" else (test.b, test.a)
+        src_labels = test.y if d == "AB" else (test.y_b if test.y_b is not None else test.y)
+        fakes = run.translate(src[:n], direction=d, seed=opts.seed)
+        info: dict = {"source_domain": d[0], "target_domain": d[1]}
+        target_cfg = dataclasses.replace(whole, domain=d[1])
+        try:
+            evaluation = Evaluation(target_cfg, dataclasses.replace(opts, n=n))
+        except GankitError as exc:  # no evaluator for this domain: pixel metrics only
+            evaluation = None
+            warnings.append(f"{d}: no FID or class preservation ({exc})")
+        if evaluation is not None:
+            scores = evaluation.score(fakes, source=f"{d} translations")
+            for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
+                if key in scores:
+                    out[f"{d}/{key}"] = scores[key]
+            info["evaluator"] = scores["provenance"]["evaluator"]
+            info["reference"] = scores["provenance"]["reference"]
+            probs = evaluation.featurize(fakes).probs
+            if src_labels is not None and probs is not None:
+                out[f"{d}/class_preservation"] = class_preservation(torch.from_numpy(probs.argmax(1)),
+                                                                    src_labels[:n].cpu())
+        if paired:
+            out.update({f"{d}/{k}": v for k, v in paired_scores(fakes, tgt[:n]).items()})
+        if "generator_ba" in run.modules:
+            back = run.translate(fakes, direction="BA" if d == "AB" else "AB", seed=opts.seed)
+            out[f"{d}/cycle_l1"] = cycle_error(src[:n], back)
+        k_inputs = src[:min(n, DIVERSITY_INPUTS)]
+        out[f"{d}/diversity"] = output_diversity(run.translate(k_inputs, direction=d, samples=DIVERSITY_SAMPLES,
+                                                               seed=opts.seed))
+        info["diversity"] = f"{DIVERSITY_SAMPLES} outputs of each of the first {len(k_inputs)} inputs"
+        prov["directions"][d] = info
+    return {**out, "provenance": prov, "warnings": warnings}
 
 
 def _regressor_scores(run: LoadedRun, data_cfg: DataConfig, selected: bool = False) -> dict:

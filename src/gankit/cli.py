@@ -359,7 +359,7 @@ def _evaluator_for(run, name: str | None):
     from .errors import GankitError
     from .metrics.evaluator import default_evaluator, load_evaluator
 
-    name = name or run.config.train.evaluator or default_evaluator(run.config.data.name)
+    name = name or run.config.train.evaluator or default_evaluator(run.config.data.name, run.config.data.domain)
     if name is None:
         raise GankitError("this run's data has no built-in evaluator: pass --evaluator FILE.safetensors")
     return load_evaluator(name, run.device)

@@ -39,12 +39,14 @@ class DataConfig:
     mixture: str = "ring"  # toy2d only: which 2-D mixture
     num_samples: int | None = None  # generated sources: items drawn per split (toy2d 100,000; stacked_mnist 25,600)
     download: bool = False  # mnist only: fetch missing files from the usual mirrors (needs network)
+    domain: str = ""  # translation data: "A" or "B" keeps that domain's images (and labels) as a plain dataset
 
     def __post_init__(self) -> None:
         _check(self.size is None or self.size >= 4, "data.size", self.size, "an integer >= 4, or null")
         _check(self.channels in (None, 1, 3), "data.channels", self.channels, "1, 3 or null")
         _check(self.num_samples is None or self.num_samples >= 1, "data.num_samples", self.num_samples,
                "a positive integer, or null for the source's default")
+        _check(self.domain in ("", "A", "B"), "data.domain", self.domain, "A, B, or empty (both, stacked)")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import DataConfig
+from ..errors import ConfigError
 from ..registry import DATASETS
 from .base import ArrayData
 
@@ -12,4 +13,20 @@ def load_dataset(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayD
     from .. import components  # noqa: F401  (fills the registries)
 
     loader = DATASETS.get(cfg.name)
-    return loader(cfg, split=split, seed=seed)
+    data = loader(cfg, split=split, seed=seed)
+    return domain_view(data, cfg.domain) if cfg.domain else data
+
+
+def domain_view(data: ArrayData, domain: str) -> ArrayData:
+    """One domain of a translation dataset as a plain image dataset: A's images with ``y``, or B's with ``y_b``
+    (a paired dataset's B images share A's labels). Rows of an unpaired dataset whose domains differ in size repeat
+    some images of the smaller domain (see :func:`gankit.data.translation.unpaired_indices`)."""
+    if not data.is_translation:
+        raise ConfigError(f"data.domain={domain}: data {data.name!r} is not a translation dataset (it has no A and B "
+                          "domains); leave data.domain empty")
+    if domain == "A":
+        x, y = data.a, data.y
+    else:
+        x, y = data.b, (data.y_b if data.y_b is not None else data.y)
+    classes = data.classes if y is not None else ()
+    return ArrayData(x.contiguous(), y, data.num_classes if y is not None else 0, f"{data.name}:{domain}", classes)

@@ -109,7 +109,7 @@ class Evaluation:
     def _load_evaluator(self) -> Evaluator | None:
         if self.data_cfg.name == "toy2d":
             return None
-        name = self.settings.evaluator or default_evaluator(self.data_cfg.name)
+        name = self.settings.evaluator or default_evaluator(self.data_cfg.name, self.data_cfg.domain)
         if name is None:
             raise GankitError(f"data {self.data_cfg.name!r} has no built-in evaluator: train one on labelled "
                               f"images with `gankit evaluator train --data {self.data_cfg.name} --set "
@@ -254,6 +254,8 @@ def _data_hash(data: ArrayData) -> str:
 def _data_settings(cfg: DataConfig) -> dict:
     """The data settings that shape the reference (the folder path is left out: the data hash covers it)."""
     keep = {"size": cfg.size, "channels": cfg.channels}
+    if cfg.domain:
+        keep["domain"] = cfg.domain
     if cfg.name == "toy2d":
         keep["mixture"] = cfg.mixture
     if cfg.name in ("toy2d", "stacked_mnist"):

@@ -37,6 +37,7 @@ WEIGHTS_DIR = Path(__file__).parent / "evaluators"
 BUILTIN: dict[str, str] = {
     "mnist": "833c86524b2ea2af579521c2bbdbb6d2c964e6c8bce95887e7ea0fb9e93e46fb",
     "digits": "ee45545ed5d0a96934b93637e37dea5f668945ff6c700eeb68eaaada8bc9a80f",
+    "mnist_colour": "fe96f1395103f52496f1bf4b254b3294098d901bce18e8f8616137a086c36f3e",  # B domain of mnist_colour
 }
 
 
@@ -194,6 +195,9 @@ def load_evaluator(name_or_path: str, device: torch.device | str = "cpu") -> Eva
     return Evaluator(net, spec, name, digest).to(device)
 
 
-def default_evaluator(dataset: str) -> str | None:
-    """The built-in evaluator for a data source, or None when there is none (user folders, arrays)."""
-    return {"mnist": "mnist", "stacked_mnist": "mnist", "digits": "digits"}.get(dataset)
+def default_evaluator(dataset: str, domain: str = "") -> str | None:
+    """The built-in evaluator for a data source (one domain of a translation task), or None when there is none
+    (user folders, arrays, mnist_edges' outlines)."""
+    key = f"{dataset}:{domain}" if domain else dataset
+    return {"mnist": "mnist", "stacked_mnist": "mnist", "digits": "digits", "mnist_edges:B": "mnist",
+            "mnist_colour:A": "mnist", "mnist_colour:B": "mnist_colour"}.get(key)

@@ -218,7 +218,7 @@ class Trainer:
             _say("note: no evaluation during training: a plain autoencoder has no prior to sample from (score its "
                  "reconstructions with `gankit eval RUN`)")
             return None
-        if tc.evaluator is None and self.cfg.data.name != "toy2d" and default_evaluator(self.cfg.data.name) is None:
+        if tc.evaluator is None and self.cfg.data.name != "toy2d" and default_evaluator(self.cfg.data.name, self.cfg.data.domain) is None:
             _say(f"note: no evaluation during training: data {self.cfg.data.name!r} has no built-in "
                        "evaluator (train one with `gankit evaluator train` and set train.evaluator)")
             return None
