@@ -65,7 +65,7 @@ def _mirrored_digits(cfg, split="train", seed=0, paired=True) -> ArrayData:
         perm = torch.from_numpy(np.random.default_rng(7).permutation(len(d)))
         b, y_b = b[perm], d.y[perm]
     return ArrayData(torch.cat([d.x, b], 1).contiguous(), d.y, 10, "mirrored", channels_a=1,
-                     y_b=None if paired else y_b)
+                     y_b=None if paired else y_b, paired=paired)
 
 
 if "test_mirrored_pairs" not in DATASETS.names():

@@ -341,3 +341,36 @@ def test_eval_of_an_unpaired_mnist_task_scores_both_directions_with_each_domains
     for d, evaluator in (("AB", "mnist_colour"), ("BA", "mnist")):
         assert {f"{d}/fid", f"{d}/class_preservation", f"{d}/cycle_l1"} <= set(result)
         assert result["provenance"]["directions"][d]["evaluator"]["name"] == evaluator
+
+
+def test_pix2pix_refuses_unpaired_data_and_domain_b_of_a_paired_task_takes_a_labels(tmp_path):
+    from gankit.config import DataConfig
+    from gankit.data import load_dataset
+
+    with pytest.raises(ConfigError, match="unpaired"):
+        gankit.train(None, overrides=[*QUIET, "data.name=test_mirrored_unpaired", "model.name=pix2pix",
+                                      "train.steps=1"], out=tmp_path / "r")
+    b = load_dataset(DataConfig(name="test_mirrored_pairs", domain="B"), "train")
+    whole = load_dataset(DataConfig(name="test_mirrored_pairs"), "train")
+    assert whole.paired and torch.equal(b.y, whole.y)
+
+
+def test_seeded_translations_repeat_with_dropout_noise(trained):
+    run = gankit.load(trained[0])
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    assert torch.equal(run.translate(x, samples=3, seed=5), run.translate(x, samples=3, seed=5))
+    assert not torch.equal(run.translate(x, samples=3, seed=5), run.translate(x, samples=3, seed=6))
+
+
+def test_cyclegan_least_squares_terms_are_the_papers_mean_squared_errors():
+    from gankit.losses.adversarial import d_least_squares, g_least_squares
+    from gankit.recipes.translation import _adversarial_scale
+
+    logits = torch.tensor([0.2, 0.9, -0.3])
+    assert float(_adversarial_scale("least_squares") * g_least_squares(logits)) == \
+        pytest.approx(float(((logits - 1) ** 2).mean()))
+    real, fake = torch.tensor([0.8, 1.1]), torch.tensor([0.1, -0.2])
+    d_paper = 0.5 * (((real - 1) ** 2).mean() + (fake ** 2).mean())  # the reference code's D objective
+    assert float(0.5 * _adversarial_scale("least_squares") * d_least_squares(real, fake)) == \
+        pytest.approx(float(d_paper))
+    assert _adversarial_scale("non_saturating") == 1.0

@@ -183,7 +183,9 @@ class LoadedRun:
                   batch_size: int = 256) -> torch.Tensor:
         """Translations of images ``x`` (N, C_in, H, W) in [-1, 1], on the CPU: (N, C_out, H, W), or with
         ``samples`` = K > 1, (N, K, C_out, H, W), K outputs per input (pix2pix's noise: dropout kept on, or fresh
-        vectors z; a CycleGAN generator is deterministic, so its K outputs are equal)."""
+        vectors z; a CycleGAN generator is deterministic, so its K outputs are equal). The generator runs in eval
+        mode: batch norm uses its running statistics, where the pix2pix paper normalises each test batch by its
+        own statistics (with its batch size of 1, instance normalisation)."""
         G = self.translator(direction)
         c_in, _ = self.domain_channels(direction)
         side = self.data_info["sample_shape"][1:]
@@ -193,10 +195,12 @@ class LoadedRun:
         if samples < 1:
             raise GankitError(f"samples must be >= 1, got {samples}")
         generator = self.rng(seed)
-        outs = []
-        for _ in range(samples):
-            outs.append(self._batched(lambda part: G.translate(part, stochastic=samples > 1, generator=generator),
-                                      x.float(), batch_size))
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # dropout draws from torch's global generator: seed it too
+            if seed is not None:
+                torch.manual_seed(seed)
+            outs = [self._batched(lambda part: G.translate(part, stochastic=samples > 1, generator=generator),
+                                  x.float(), batch_size) for _ in range(samples)]
         return outs[0] if samples == 1 else torch.stack(outs, dim=1)
 
     # -- autoencoders: encode, decode, reconstruct ----------------------------------------------------------------
@@ -399,7 +403,7 @@ def _translation_scores(run: LoadedRun, data_cfg: DataConfig, opts, source: str)
     if not test.is_translation or test.channels_a != run.data_info["channels_a"]:
         raise GankitError(f"data {data_cfg.name!r}: the test split is not the translation task this run learnt")
     n = min(len(test), opts.n or 10_000)
-    paired = test.y_b is None and "generator_ba" not in run.modules
+    paired = test.paired
     out: dict = {}
     prov: dict = {"samples": f"{run.config.model.name} translations of {data_cfg.name} test ({source})",
                   "num_samples": n, "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test)},
@@ -408,17 +412,19 @@ def _translation_scores(run: LoadedRun, data_cfg: DataConfig, opts, source: str)
     directions = ["AB", "BA"] if "generator_ba" in run.modules else ["AB"]
     for d in directions:
         src, tgt = (test.a, test.b) if d == "AB" else (test.b, test.a)
-        src_labels = test.y if d == "AB" else (test.y_b if test.y_b is not None else test.y)
+        src_labels = test.y if d == "AB" else (test.y if paired else test.y_b)
         fakes = run.translate(src[:n], direction=d, seed=opts.seed)
         info: dict = {"source_domain": d[0], "target_domain": d[1]}
         target_cfg = dataclasses.replace(whole, domain=d[1])
+        # a named evaluator (--evaluator, train.evaluator) is for domain B; domain A takes its built-in one
+        named = opts.evaluator if d[1] == "B" else None
+        scores = None
         try:
-            evaluation = Evaluation(target_cfg, dataclasses.replace(opts, n=n))
-        except GankitError as exc:  # no evaluator for this domain: pixel metrics only
-            evaluation = None
-            warnings.append(f"{d}: no FID or class preservation ({exc})")
-        if evaluation is not None:
+            evaluation = Evaluation(target_cfg, dataclasses.replace(opts, n=n, evaluator=named))
             scores = evaluation.score(fakes, source=f"{d} translations")
+        except GankitError as exc:  # no evaluator for this domain, or too few images for FID: pixel metrics only
+            warnings.append(f"{d}: no FID or class preservation ({exc})")
+        if scores is not None:
             for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
                 if key in scores:
                     out[f"{d}/{key}"] = scores[key]

@@ -138,10 +138,14 @@ def _translate(args: argparse.Namespace) -> None:
                 arr = to_uint8(flat[i * k + j:i * k + j + 1])[0]  # (H, W, C): the image itself, unpadded
                 Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
         written = f"{len(flat)} translations to {target}/"
-    else:
-        save_samples(torch.cat([_gray_to(x, flat.shape[1]), flat]) if k > 1 else flat, target, nrow=k + 1 if k > 1
-                     else None)
-        written = f"{'the input and ' if k > 1 else ''}{len(flat)} translation(s) to {target}"
+    elif k == 1:  # one image in, the image itself out (any format Pillow writes)
+        arr = to_uint8(flat)[0]
+        Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(target)
+        written = f"the translation to {target}"
+    else:  # one image, K outputs: a row with the input first
+        channels = max(x.shape[1], flat.shape[1])
+        save_samples(torch.cat([_gray_to(x, channels), _gray_to(flat, channels)]), target, nrow=k + 1)
+        written = f"the input and {k} translations to {target}"
     if args.grid:
         rows = [x[:16]] + [out[:16] if k == 1 else out[:16, j] for j in range(k)]
         if "generator_ba" in run.modules and k == 1:
@@ -154,6 +158,7 @@ def _translate(args: argparse.Namespace) -> None:
 
 
 def _gray_to(x, channels: int):
+    """Grey images repeated to 3 channels where colour ones share a grid with them."""
     return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 and channels > 1 else x
 
 

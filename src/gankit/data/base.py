@@ -22,6 +22,7 @@ class ArrayData:
     # information) and keep B's labels in ``y_b`` (``y`` holds A's)
     channels_a: int = 0
     y_b: torch.Tensor | None = None
+    paired: bool = False  # translation: each row's A and B belong together (False: unpaired domains)
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:
@@ -74,7 +75,8 @@ class ArrayData:
         """A copy on ``device`` (labels or targets too)."""
         y = None if self.y is None else self.y.to(device)
         y_b = None if self.y_b is None else self.y_b.to(device)
-        return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes, self.channels_a, y_b)
+        return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes, self.channels_a, y_b,
+                         self.paired)
 
     def class_names(self) -> list[str]:
         """The class names, or "0".."K-1" when the source gives none."""

@@ -58,7 +58,7 @@ def load_mnist_edges(cfg: DataConfig, split: str = "train", seed: int = 0) -> Ar
     outline = np.where(digit_outline(digits), np.float32(1), np.float32(-1))[:, None]  # (N, 1, 28, 28)
     b = uint8_to_unit(digits)[:, None]  # (N, 1, 28, 28)
     return stack_translation(finish_images(outline, cfg), finish_images(b, cfg), "mnist_edges", labels,
-                             num_classes=NUM_CLASSES)
+                             num_classes=NUM_CLASSES, paired=True)
 
 
 def split_halves(n: int, split: str) -> tuple[np.ndarray, np.ndarray]:

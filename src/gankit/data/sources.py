@@ -27,6 +27,6 @@ def domain_view(data: ArrayData, domain: str) -> ArrayData:
     if domain == "A":
         x, y = data.a, data.y
     else:
-        x, y = data.b, (data.y_b if data.y_b is not None else data.y)
+        x, y = data.b, (data.y if data.paired else data.y_b)  # a pair's B shares its A's label
     classes = data.classes if y is not None else ()
     return ArrayData(x.contiguous(), y, data.num_classes if y is not None else 0, f"{data.name}:{domain}", classes)

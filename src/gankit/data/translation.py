@@ -56,7 +56,7 @@ DOMAIN_FOLDERS = ("trainA", "trainB", "testA", "testB")
 
 def stack_translation(a: np.ndarray, b: np.ndarray, name: str, y: np.ndarray | None = None,
                       y_b: np.ndarray | None = None, num_classes: int = 0,
-                      classes: tuple[str, ...] = ()) -> ArrayData:
+                      classes: tuple[str, ...] = (), paired: bool = False) -> ArrayData:
     """One translation dataset from A and B images, float (N, C, S, S) in [-1, 1] with the same N, H and W.
 
     ``num_classes`` and ``classes`` describe ``y`` (A's labels) and are dropped when ``y`` is None.
@@ -67,7 +67,7 @@ def stack_translation(a: np.ndarray, b: np.ndarray, name: str, y: np.ndarray | N
     labels = None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64))
     labels_b = None if y_b is None else torch.from_numpy(np.asarray(y_b, dtype=np.int64))
     k, names = (num_classes, tuple(classes)) if labels is not None else (0, ())
-    return ArrayData(x, labels, k, name, names, channels_a=a.shape[1], y_b=labels_b)
+    return ArrayData(x, labels, k, name, names, channels_a=a.shape[1], y_b=labels_b, paired=paired)
 
 
 def unpaired_indices(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +136,7 @@ def load_paired(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
         a_images, b_images = _read_side_by_side(a_files, cfg.size)
     a = _finish_side(a_images, a_files, cfg.size, cfg.channels)
     b = _finish_side(b_images, b_files, cfg.size, cfg.channels)
-    return stack_translation(a, b, "paired")
+    return stack_translation(a, b, "paired", paired=True)
 
 
 def _side_by_side_files(folder: Path) -> list[Path]:

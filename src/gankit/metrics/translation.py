@@ -81,7 +81,10 @@ def output_diversity(outputs: torch.Tensor) -> float:
     """Mean pairwise L1 distance between the K outputs (N, K, C, H, W) of each input, averaged over inputs."""
     if outputs.dim() != 5 or outputs.shape[1] < 2:
         raise ValueError(f"expected (N, K >= 2, C, H, W) outputs, got {tuple(outputs.shape)}")
-    flat = outputs.double().flatten(2)  # (N, K, D)
+    flat = outputs.flatten(2)  # (N, K, D)
     k = flat.shape[1]
-    dist = (flat[:, :, None] - flat[:, None]).abs().mean(dim=-1)  # (N, K, K)
-    return float(dist.sum(dim=(1, 2)).mean() / (k * (k - 1)))
+    total = torch.zeros(flat.shape[0], dtype=torch.float64)
+    for i in range(k):  # pair by pair: memory of one (N, D) difference at a time
+        for j in range(i + 1, k):
+            total += (flat[:, i].double() - flat[:, j].double()).abs().mean(dim=-1).cpu()
+    return float(total.mean() / (k * (k - 1) / 2))

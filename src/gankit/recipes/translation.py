@@ -13,7 +13,10 @@ D_B(G_AB(A)) and D_A(G_BA(B)), plus ``cycle_weight`` (lambda = 10) times the cyc
 real images and on fakes drawn from a history buffer of the last ``pool_size`` (50) generated images (Shrivastava et
 al. 2017): each new fake either enters the buffer and is shown, or, with probability 1/2 once the buffer is full,
 replaces a random stored fake, which is shown instead. Each discriminator's objective is halved, as the paper's code
-does. The adversarial loss is any registered loss (``loss``; ``least_squares`` by default).
+does. The adversarial loss is any registered loss (``loss``; ``least_squares`` by default); with least squares both
+recipes use the plain mean squared error of the papers' code, E[(D(G(x)) - 1)^2] for G, not LSGAN's halved form.
+Under torchrun each rank keeps its own history buffers (of its own fakes) and a checkpoint keeps rank 0's, so a
+CycleGAN step is not exactly the step of one process with the whole batch, unlike the other recipes.
 
 Both players share one optimizer per side: ``generator`` (G, or G_AB and G_BA) and ``discriminator`` (D, or D_A and
 D_B); Adam with the optim section's betas. Linear learning-rate decay is ``optim.schedule: linear``.
@@ -84,6 +87,15 @@ def _check_translation_data(data, name: str) -> None:
     if not getattr(data, "is_translation", False):
         raise ConfigError(f"recipe.name={name} needs a translation dataset (data.name: paired, unpaired, "
                           f"mnist_edges or mnist_colour), not {data.name!r}")
+    if name == "pix2pix" and not data.paired:
+        raise ConfigError(f"recipe.name=pix2pix learns from input-output pairs; data {data.name!r} is unpaired: "
+                          "use model.name=cyclegan (or a paired source: paired, mnist_edges)")
+
+
+def _adversarial_scale(loss_name: str) -> float:
+    """The registered least-squares pair carries LSGAN's 1/2; the pix2pix and CycleGAN papers use the plain mean
+    squared error (their code's MSELoss), so their terms are doubled back here."""
+    return 2.0 if loss_name == "least_squares" else 1.0
 
 
 def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -101,6 +113,7 @@ class Pix2PixRecipe:
         self.cfg = cfg
         self.G, self.D = modules["generator"], modules["discriminator"]
         self.loss = LOSSES.get(cfg.loss)
+        self.scale = _adversarial_scale(cfg.loss)
         self.channels_a = self.G.channels_in
         self.optimizers = {"generator": adam(self.G.parameters(), optim.lr_g, optim),
                            "discriminator": adam(self.D.parameters(), optim.lr_d, optim)}
@@ -119,7 +132,7 @@ class Pix2PixRecipe:
         if self.cfg.gan_weight:
             real_logits = self.D(torch.cat([a, b], 1)).float()
             fake_logits = self.D(torch.cat([a, fake.detach()], 1)).float()
-            d_loss = 0.5 * self.loss.d(real_logits, fake_logits)
+            d_loss = 0.5 * self.scale * self.loss.d(real_logits, fake_logits)
             _update(self.optimizers["discriminator"], d_loss)
             logs.update(d_loss=d_loss.detach(), d_real=_judged(real_logits, self.loss),
                         d_fake=_judged(fake_logits, self.loss))
@@ -128,7 +141,7 @@ class Pix2PixRecipe:
             pixel = self.pixel(fake.float(), b)
             loss = self.cfg.l1_weight * pixel
             if self.cfg.gan_weight:
-                g_adv = self.loss.g(self.D(torch.cat([a, fake], 1)).float())
+                g_adv = self.scale * self.loss.g(self.D(torch.cat([a, fake], 1)).float())
                 loss = loss + self.cfg.gan_weight * g_adv
                 logs["g_adv"] = g_adv.detach()
             _update(self.optimizers["generator"], loss)
@@ -151,8 +164,9 @@ class HistoryBuffer:
         if self.size == 0:
             return fakes
         fakes = fakes.detach()
-        coins = sharded(torch.rand, size=(len(fakes),), generator=noise, device=fakes.device)
-        slots = sharded(torch.randint, 0, self.size, size=(len(fakes),), generator=noise, device=fakes.device)
+        coins = sharded(torch.rand, size=(len(fakes),), generator=noise, device=fakes.device).tolist()
+        slots = sharded(torch.randint, 0, self.size, size=(len(fakes),), generator=noise,
+                        device=fakes.device).tolist()  # one host sync per batch, not per image
         shown = []
         for i, image in enumerate(fakes):
             n = 0 if self.images is None else len(self.images)
@@ -160,7 +174,7 @@ class HistoryBuffer:
                 self.images = image[None].clone() if self.images is None else torch.cat([self.images, image[None]])
                 shown.append(image)
             elif coins[i] < 0.5:
-                slot = int(slots[i])
+                slot = slots[i]
                 shown.append(self.images[slot].clone())
                 self.images[slot] = image
             else:
@@ -179,6 +193,7 @@ class CycleGANRecipe:
         self.G_ab, self.G_ba = modules["generator"], modules["generator_ba"]
         self.D_b, self.D_a = modules["discriminator"], modules["discriminator_a"]
         self.loss = LOSSES.get(cfg.loss)
+        self.scale = _adversarial_scale(cfg.loss)
         self.channels_a = self.G_ab.channels_in
         self.identity = cfg.identity_weight > 0
         if self.identity and self.G_ab.channels_in != self.G_ab.channels_out:
@@ -202,8 +217,8 @@ class CycleGANRecipe:
             set_requires_grad(d, False)
         try:
             fake_b, fake_a, cycle = cycle_terms(a, b, self.G_ab, self.G_ba)
-            adv_ab = self.loss.g(self.D_b(fake_b).float())
-            adv_ba = self.loss.g(self.D_a(fake_a).float())
+            adv_ab = self.scale * self.loss.g(self.D_b(fake_b).float())
+            adv_ba = self.scale * self.loss.g(self.D_a(fake_a).float())
             loss = adv_ab + adv_ba + lam * cycle
             logs = {"g_adv_ab": adv_ab.detach(), "g_adv_ba": adv_ba.detach(), "cycle": cycle.detach()}
             if self.identity:
@@ -218,7 +233,7 @@ class CycleGANRecipe:
         shown_b = self.pool_b.query(fake_b, noise)
         real_a, fake_a_logits = self.D_a(a).float(), self.D_a(shown_a).float()
         real_b, fake_b_logits = self.D_b(b).float(), self.D_b(shown_b).float()
-        d_loss = 0.5 * (self.loss.d(real_a, fake_a_logits) + self.loss.d(real_b, fake_b_logits))
+        d_loss = 0.5 * self.scale * (self.loss.d(real_a, fake_a_logits) + self.loss.d(real_b, fake_b_logits))
         _update(self.optimizers["discriminator"], d_loss)
         logs.update(g_loss=loss.detach(), d_loss=d_loss.detach(), d_real=_judged(real_b, self.loss),
                     d_fake=_judged(fake_b_logits, self.loss))
