@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The latent-space and class grids shown in the README, drawn from trained runs with fixed seeds.
-#   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN] [VAE_RUN] [VAE2D_RUN]
+#   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN] [VAE_RUN] [VAE2D_RUN] [TRANSLATION_RUNS]
 #   (defaults: the runs benchmarks/gan_quality.py and benchmarks/vae.py make, and runs/vae2d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +20,24 @@ VAE2D=${4:-runs/vae2d}  # gankit train configs/vae_mnist.yaml --set model.latent
 cp "$(ls "$VAE"/samples/recon_step_*.png | tail -1)" "$OUT/vae_reconstructions.png"
 "$GANKIT" latent manifold "$VAE2D" --steps 20 -o "$OUT/vae2d_manifold.png"
 cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchmarks/vae.py --suite vs_gan
+# image-to-image translation (#8): the first 10 test inputs of each task, translated by the benchmark's runs
+TR=${5:-runs/bench_translation}
+MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
+PY=${PY:-.venv/bin/python}
+TMP=$(mktemp -d)
+"$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
+import sys
+import numpy as np
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.images import to_uint8
+root, tmp = sys.argv[1], sys.argv[2]
+for name, domain in (("mnist_edges", "A"), ("mnist_colour", "A"), ("mnist_colour", "B")):
+    x = load_dataset(DataConfig(name=name, root=root, domain=domain), "test").x[:10]
+    np.savez(f"{tmp}/{name}_{domain}.npz", arr_0=to_uint8(x))
+PYEOF
+"$GANKIT" translate "$TR/edges_pix2pix" "$TMP/mnist_edges_A.npz" -o "$TMP/p.npz" --samples 3 --grid "$OUT/pix2pix_edges.png"
+"$GANKIT" translate "$TR/edges_l1_only" "$TMP/mnist_edges_A.npz" -o "$TMP/l.npz" --grid "$OUT/l1_only_edges.png"
+"$GANKIT" translate "$TR/colour" "$TMP/mnist_colour_A.npz" -o "$TMP/ab.npz" --grid "$OUT/cyclegan_ab.png"
+"$GANKIT" translate "$TR/colour" "$TMP/mnist_colour_B.npz" -o "$TMP/ba.npz" --direction BA --grid "$OUT/cyclegan_ba.png"
+rm -r "$TMP"
