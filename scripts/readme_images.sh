@@ -22,6 +22,7 @@ cp "$(ls "$VAE"/samples/recon_step_*.png | tail -1)" "$OUT/vae_reconstructions.p
 cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchmarks/vae.py --suite vs_gan
 # image-to-image translation (#8): the first 10 test inputs of each task, translated by the benchmark's runs
 TR=${5:-runs/bench_translation}
+COLOUR=${COLOUR:-$TR/colour}  # the README uses the 25-minute run: COLOUR=runs/bench_translation25/colour
 MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
 PY=${PY:-.venv/bin/python}
 TMP=$(mktemp -d)
@@ -38,6 +39,6 @@ for name, domain in (("mnist_edges", "A"), ("mnist_colour", "A"), ("mnist_colour
 PYEOF
 "$GANKIT" translate "$TR/edges_pix2pix" "$TMP/mnist_edges_A.npz" -o "$TMP/p.npz" --samples 3 --grid "$OUT/pix2pix_edges.png"
 "$GANKIT" translate "$TR/edges_l1_only" "$TMP/mnist_edges_A.npz" -o "$TMP/l.npz" --grid "$OUT/l1_only_edges.png"
-"$GANKIT" translate "$TR/colour" "$TMP/mnist_colour_A.npz" -o "$TMP/ab.npz" --grid "$OUT/cyclegan_ab.png"
-"$GANKIT" translate "$TR/colour" "$TMP/mnist_colour_B.npz" -o "$TMP/ba.npz" --direction BA --grid "$OUT/cyclegan_ba.png"
+"$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_A.npz" -o "$TMP/ab.npz" --grid "$OUT/cyclegan_ab.png"
+"$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_B.npz" -o "$TMP/ba.npz" --direction BA --grid "$OUT/cyclegan_ba.png"
 rm -r "$TMP"
