@@ -160,8 +160,9 @@ class Trainer:
             self.preview = self.preview_real
             self.real_preview = None
             self.monitor = CollapseMonitor(cfg.health, diversity(data.b[:64]))
-            _say("note: no evaluation during training for a translation model yet: look at the grids in "
-                 f"{self.run_dir / 'samples'}")
+            if cfg.train.eval_every:
+                _say("note: no evaluation during training for a translation model yet (score a run with "
+                     f"`gankit eval {self.run_dir}`); the grids are in {self.run_dir / 'samples'}")
         elif self.G is not None:
             self.preview, self.preview_labels, self.grid_cols = self._preview_codes(data)
             if hasattr(self.G, "encode"):  # autoencoders: grids of fixed real images and their reconstructions
