@@ -105,7 +105,7 @@ def _translate(args: argparse.Namespace) -> None:
     from .api import load, read_samples, save_samples
     from .data.folder import list_images, read_images
     from .errors import GankitError
-    from .images import save_grid, to_uint8
+    from .images import save_grid, to_channels, to_uint8
 
     run = load(args.run, device=args.device)
     c_in, _ = run.domain_channels(args.direction)
@@ -144,7 +144,7 @@ def _translate(args: argparse.Namespace) -> None:
         written = f"the translation to {target}"
     else:  # one image, K outputs: a row with the input first
         channels = max(x.shape[1], flat.shape[1])
-        save_samples(torch.cat([_gray_to(x, channels), _gray_to(flat, channels)]), target, nrow=k + 1)
+        save_samples(torch.cat([to_channels(x, channels), to_channels(flat, channels)]), target, nrow=k + 1)
         written = f"the input and {k} translations to {target}"
     if args.grid:
         rows = [x[:16]] + [out[:16] if k == 1 else out[:16, j] for j in range(k)]
@@ -152,14 +152,9 @@ def _translate(args: argparse.Namespace) -> None:
             back = "BA" if args.direction == "AB" else "AB"
             rows.append(run.translate(out[:16], direction=back))
         channels = max(r.shape[1] for r in rows)
-        save_grid(torch.cat([_gray_to(r, channels) for r in rows]), args.grid, nrow=len(rows[0]))
+        save_grid(torch.cat([to_channels(r, channels) for r in rows]), args.grid, nrow=len(rows[0]))
         written += f"; grid in {args.grid}"
     print(f"wrote {written}")
-
-
-def _gray_to(x, channels: int):
-    """Grey images repeated to 3 channels where colour ones share a grid with them."""
-    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 and channels > 1 else x
 
 
 def _fit_images(x, channels: int, side: int, source: Path):

@@ -17,6 +17,12 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
 
 
+def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grey images (N, 1, H, W) repeated to ``channels`` channels, so that grey and colour images share one grid;
+    others unchanged."""
+    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 and channels > 1 else x
+
+
 def make_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
     """Tile uint8 images (N, H, W, C) into one (rows*(H+pad)+pad, nrow*(W+pad)+pad, C) array."""
     n, h, w, c = images.shape

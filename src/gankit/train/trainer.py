@@ -45,7 +45,7 @@ from ..data import load_dataset
 from ..data.base import ArrayData
 from ..data.sampler import BatchSampler
 from ..errors import ConfigError, DataError, GankitError, Interrupted, MissingSplitError
-from ..images import save_grid, save_scatter
+from ..images import save_grid, save_scatter, to_channels
 from ..metrics.evaluate import EvalSettings, Evaluation
 from ..metrics.evaluator import default_evaluator
 from ..models import build_models
@@ -472,7 +472,7 @@ class Trainer:
         G, G_ba = self.sampling_generator, self.modules.get("generator_ba")
         fake = G.translate(a, generator=torch.Generator(self.device).manual_seed(0))
         third = G_ba.translate(fake) if G_ba is not None else b
-        rows = [_to_channels(t, max(a.shape[1], b.shape[1])) for t in (a, fake, third)]
+        rows = [to_channels(t, max(a.shape[1], b.shape[1])) for t in (a, fake, third)]
         self._warn(self.monitor.observe_samples(fake))
         return save_grid(torch.cat(rows), self.samples_path(), nrow=len(a))
 
@@ -596,11 +596,6 @@ class Trainer:
             new = getattr(self.cfg.optim, key)
             if name in self.recipe.optimizers and key in saved and saved[key] != new:
                 set_base_lr(self.recipe.optimizers[name], new)
-
-
-def _to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """Grey images repeated to ``channels`` channels, so that grey and colour rows share one grid."""
-    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 and channels > 1 else x
 
 
 def _interleave_rows(real: torch.Tensor, recon: torch.Tensor, cols: int) -> torch.Tensor:
