@@ -123,16 +123,25 @@ class LoadedRun:
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None, batch_size: int = 1000,
-               truncation: float | None = None) -> torch.Tensor:
+               truncation: float | None = None, psi: float | None = None) -> torch.Tensor:
         """n samples on the CPU: images (n, C, H, W) in [-1, 1], or points (n, D). ``seed`` makes them repeatable;
-        ``truncation`` draws the codes from a normal truncated at that threshold (the truncation trick)."""
+        ``truncation`` draws the codes from a normal truncated at that threshold (the truncation trick); ``psi``
+        (StyleGAN) truncates in W instead: w_avg + psi (w - w_avg)."""
         from .latent import truncated_normal
 
         generator = generator or self.rng(seed)
         G, chunks = self.generator, []
+        if psi is not None and not hasattr(G, "truncate"):
+            raise GankitError(f"psi truncates a StyleGAN's styles in W; this run's model ({self.config.model.name}) "
+                              "has none: use truncation (codes z) instead")
+        if psi is not None and truncation is not None:
+            raise GankitError("give psi (truncation in W) or truncation (in z), not both")
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             part = None if labels is None else labels[start:start + m]
+            if psi is not None:
+                chunks.append(G.sample(m, generator=generator, psi=psi).cpu())
+                continue
             if truncation is None:
                 chunks.append(G.sample(m, labels=part, generator=generator).cpu())
                 continue
@@ -295,13 +304,15 @@ def read_samples(path: str | Path) -> torch.Tensor:
 
 
 def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str] | tuple[str, ...] = (),
-             write: bool = True, iwae_k: int = 0, iwae_n: int | None = None, **settings) -> dict:
+             write: bool = True, iwae_k: int = 0, iwae_n: int | None = None, psi: float | None = None,
+             **settings) -> dict:
     """Evaluate a run directory or checkpoint (samples drawn from its generator) or an ``.npz`` of samples
     (``data`` names their dataset) against the dataset's test split. ``settings`` are
     :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). An autoencoder's run also gets
     its reconstruction error on the test split (a plain autoencoder only that), and a VAE's its test loss and, with
     ``iwae_k`` > 1, the IWAE bound on the first ``iwae_n`` test items (default all); a regressor's is its test
-    RMSE, MAE and R^2 in the targets' units. A run's result is also
+    RMSE, MAE and R^2 in the targets' units. ``psi`` scores a StyleGAN's samples truncated in W (recorded in the
+    provenance). A run's result is also
     written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
     from .metrics.evaluate import EvalSettings, Evaluation
 
@@ -334,13 +345,16 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     else:
         evaluation = Evaluation(data_cfg, opts)
         n = opts.default_n(evaluation.points)
-        result = evaluation.score(run.sample(n, seed=opts.seed), source=f"{target} (step {run.step})")
+        suffix = "" if psi is None else f", truncation psi={psi:g}"
+        result = evaluation.score(run.sample(n, seed=opts.seed, psi=psi), source=f"{target} (step {run.step}{suffix})")
+        result["provenance"]["psi"] = psi
         if extra is not None:  # a VAE: its sample scores, then its reconstruction and likelihood scores
             result.update({k: v for k, v in extra.items() if k not in ("provenance", "warnings")})
             result["provenance"]["autoencoder"] = extra["provenance"]["autoencoder"]
     result["step"] = run.step
     if write and target.is_dir():
-        out = target / "eval" / f"step_{run.step:07d}-n{n}.json"  # beside, not over, the training-time ones
+        psi_tag = "" if psi is None else f"-psi{psi:g}"
+        out = target / "eval" / f"step_{run.step:07d}-n{n}{psi_tag}.json"  # beside, not over, the training-time ones
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_latent(sub)
     _add_translate(sub)
+    _add_project(sub)
     _add_eval(sub)
     _add_encode(sub)
     _add_predict(sub)
@@ -75,6 +76,8 @@ def _add_sample(sub) -> None:
                                                           "(-n samples per row)")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="the truncation trick: redraw latent coordinates above PSI in magnitude")
+    p.add_argument("--psi", type=float, default=None,
+                   help="StyleGAN: truncation in W, w_avg + PSI (w - w_avg) (1: none, 0: the mean image)")
     p.set_defaults(func=_sample)
 
 
@@ -157,6 +160,82 @@ def _translate(args: argparse.Namespace) -> None:
     print(f"wrote {written}")
 
 
+def _add_project(sub) -> None:
+    p = sub.add_parser("project", help="StyleGAN: find the styles of your own images, then edit them",
+                       description="Project images into a StyleGAN run's W space by optimisation (pixel MSE plus "
+                                   "the evaluator's features), then draw edits: each keeps the projection's --keep "
+                                   "styles and takes the others from random codes. INPUT: image files or an .npz "
+                                   "(arr_0 uint8 (N, H, W, C)); images are converted to the run's channels, resized "
+                                   "to its size (without the border of data.pad, which is added back). The grid "
+                                   "has one row per image: the input, its projection, then the edits.")
+    p.add_argument("run", help="run directory or .safetensors checkpoint")
+    p.add_argument("inputs", nargs="+", help="image files, or one .npz")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the grid")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--w-plus", action="store_true", help="one w per layer (closer fits, less editable)")
+    p.add_argument("--feature-weight", type=float, default=1.0, help="weight of the evaluator's feature loss "
+                                                                     "(0: pixels only)")
+    p.add_argument("--evaluator", default=None, help="evaluator for the feature loss (default: the run's dataset's)")
+    p.add_argument("--edits", type=int, default=6, help="edits per image (default 6)")
+    p.add_argument("--keep", default="coarse", help="style groups each edit keeps: coarse, middle, fine, "
+                                                    "comma-separated (default coarse: the digit's shape)")
+    p.add_argument("--save", metavar="FILE.npz", help="also save the styles (ws), projections and their MSE")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_project)
+
+
+def _project(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from .api import load, read_samples, save_samples
+    from .data.folder import read_images
+    from .errors import GankitError
+    from .latent import style
+
+    run = load(args.run, device=args.device)
+    G = run.generator
+    style._check(G)
+    channels, side = G.shape[0], G.shape[-1]
+    pad = run.config.data.pad
+    inner = side - 2 * pad
+    sources = [Path(s) for s in args.inputs]
+    for s in sources:
+        if not s.exists():
+            raise GankitError(f"no input at {s}")
+    if len(sources) == 1 and sources[0].suffix == ".npz":
+        x = read_samples(sources[0])
+        if x.dim() != 4:
+            raise GankitError(f"{sources[0]}: arr_0 must hold images (N, H, W, C)")
+        x = _fit_images(x, channels, inner, sources[0])
+    else:
+        x = torch.from_numpy(read_images(sources, inner, channels).astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
+    if pad:
+        x = F.pad(x, (pad, pad, pad, pad), value=-1.0)
+    evaluator = None
+    if args.feature_weight > 0:
+        try:
+            evaluator = _evaluator_for(run, args.evaluator)
+        except GankitError as err:
+            print(f"note: pixels only ({err})")
+    g = run.rng(args.seed)
+    result = style.project(G, x, steps=args.steps, lr=args.lr, evaluator=evaluator,
+                           feature_weight=args.feature_weight, w_plus=args.w_plus, generator=g)
+    rows = [torch.cat([x[i:i + 1], result.images[i:i + 1]]) for i in range(len(x))]
+    if args.edits > 0:
+        edits = style.edit_grid(G, result, args.edits, args.keep, generator=g)
+        rows = [torch.cat([r, edits[i * args.edits:(i + 1) * args.edits]]) for i, r in enumerate(rows)]
+    save_samples(torch.cat(rows), args.output, nrow=2 + max(0, args.edits))
+    if args.save:
+        np.savez(args.save, ws=result.ws.numpy(), images=result.images.numpy(), mse=result.mse.numpy())
+    mse = ", ".join(f"{v:.4f}" for v in result.mse.tolist())
+    print(f"projected {len(x)} image(s) in {args.steps} steps: pixel MSE {mse} (on [-1, 1]); grid in {args.output}"
+          + (f"; styles in {args.save}" if args.save else ""))
+
+
 def _fit_images(x, channels: int, side: int, source: Path):
     """.npz images to the input domain: grey <-> RGB (ITU-R 601 luma), a square resize by bilinear interpolation."""
     import torch.nn.functional as F
@@ -188,6 +267,16 @@ def _add_latent(sub) -> None:
     i.add_argument("--rows", type=int, default=8)
     i.add_argument("--steps", type=int, default=10)
     i.add_argument("--linear", action="store_true", help="straight lines instead of spherical interpolation")
+    i.add_argument("--space", choices=["z", "w"], default="z", help="StyleGAN: interpolate codes z (spherical) or "
+                                                                    "styles w (straight lines); default z")
+    mx = verbs.add_parser("mix", parents=[common], help="StyleGAN: style mixing grid",
+                          description="Rows: codes A, codes B, then A taking B's coarse, middle and fine styles.")
+    mx.add_argument("--cols", type=int, default=6)
+    mx.add_argument("--psi", type=float, default=None, help="truncate both codes' styles in W first")
+    tr = verbs.add_parser("truncation", parents=[common], help="StyleGAN: the same codes at several psi",
+                          description="One row per psi: w_avg + psi (w - w_avg), psi 0 being the mean image.")
+    tr.add_argument("--psi", default="1,0.8,0.6,0.4,0.2,0", help="comma-separated psi values, one row each")
+    tr.add_argument("--cols", type=int, default=8)
     t = verbs.add_parser("traverse", parents=[common], help="one row per latent dimension, swept over [-r, r]")
     t.add_argument("--dims", default=None, help="comma-separated dimensions (default: the first 10)")
     t.add_argument("--steps", type=int, default=9)
@@ -231,6 +320,7 @@ def _add_eval(sub) -> None:
                    help="VAE runs: also the importance-weighted bound with K samples per image (5000 as published)")
     p.add_argument("--iwae-n", type=int, default=None, metavar="N",
                    help="VAE runs: the bounds on the first N test images (default all)")
+    p.add_argument("--psi", type=float, default=None, help="StyleGAN runs: score samples truncated in W with this psi")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval)
 
@@ -311,7 +401,7 @@ def _sample(args: argparse.Namespace) -> None:
     run = load(args.run, device=args.device)
     labels, nrow = class_labels(run, args.n, args.label, args.by_class)
     images = run.sample(len(labels) if labels is not None else args.n, seed=args.seed, labels=labels,
-                        truncation=args.truncation)
+                        truncation=args.truncation, psi=args.psi)
     print(f"wrote {len(images)} samples to {save_samples(images, args.output, nrow=nrow)}")
 
 
@@ -336,12 +426,23 @@ def class_labels(run, n: int, label: int | None, by_class: bool):
 def _latent(args: argparse.Namespace) -> None:
     from . import latent
     from .api import load, save_samples
+    from .latent import style
 
     run = load(args.run, device=args.device)
     G, g = run.generator, run.rng(args.seed)
-    if args.verb == "interpolate":
+    if args.verb == "interpolate" and args.space == "w":
+        images, cols = style.w_interpolation_grid(G, args.rows, args.steps, generator=g), args.steps
+    elif args.verb == "interpolate":
         images, cols = latent.interpolation_grid(G, args.rows, args.steps, not args.linear, generator=g,
                                                  label=args.label), args.steps
+    elif args.verb == "mix":
+        images, names = style.mixing_grid(G, args.cols, generator=g, psi=args.psi)
+        cols = args.cols
+        print("rows: " + "; ".join(names))
+    elif args.verb == "truncation":
+        psis = _float_list(args.psi, "--psi")
+        images, cols = style.truncation_grid(G, psis, args.cols, generator=g), args.cols
+        print("rows: psi = " + ", ".join(f"{p:g}" for p in psis))
     elif args.verb == "traverse":
         dims = None if args.dims is None else _int_list(args.dims, "--dims")
         images, cols = latent.traversal_grid(G, dims, args.steps, args.radius, generator=g, label=args.label), \
@@ -371,11 +472,23 @@ def _eval(args: argparse.Namespace) -> None:
     from .api import evaluate
 
     result = evaluate(args.target, data=args.data, overrides=args.overrides, n=args.n, seed=args.seed,
-                      iwae_k=args.iwae_k, iwae_n=args.iwae_n,
+                      iwae_k=args.iwae_k, iwae_n=args.iwae_n, psi=args.psi,
                       evaluator=args.evaluator, k=args.k, kid_subsets=args.kid_subsets,
                       kid_subset_size=args.kid_subset_size, force=args.force, cache=not args.no_cache,
                       device=args.device)
     print(json.dumps(result) if args.json else format_result(result))
+
+
+def _float_list(text: str, flag: str) -> list[float]:
+    from .errors import GankitError
+
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise GankitError(f"{flag} {text!r}: expected comma-separated numbers, e.g. 1,0.7,0.5") from None
+    if not values:
+        raise GankitError(f"{flag} is empty: expected comma-separated numbers")
+    return values
 
 
 def _int_list(text: str, flag: str) -> list[int]:

@@ -35,6 +35,7 @@ class DataConfig:
     name: str = "digits"
     root: str | None = None  # folder (mnist, folder) or file (arrays); mnist also reads $GANKIT_DATA
     size: int | None = None  # side length to resize to; None keeps the source's own size
+    pad: int = 0  # black (-1) border of this many pixels added on every side after resizing (MNIST 28 + 2 x 2 = 32)
     channels: int | None = None  # 1 (grey) or 3 (RGB) for image folders/arrays; None keeps the source's
     mixture: str = "ring"  # toy2d only: which 2-D mixture
     num_samples: int | None = None  # generated sources: items drawn per split (toy2d 100,000; stacked_mnist 25,600)
@@ -43,6 +44,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(self.size is None or self.size >= 4, "data.size", self.size, "an integer >= 4, or null")
+        _check(self.pad >= 0, "data.pad", self.pad, "a number of pixels >= 0")
         _check(self.channels in (None, 1, 3), "data.channels", self.channels, "1, 3 or null")
         _check(self.num_samples is None or self.num_samples >= 1, "data.num_samples", self.num_samples,
                "a positive integer, or null for the source's default")

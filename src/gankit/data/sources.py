@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import torch.nn.functional as F
+
 from ..config import DataConfig
 from ..errors import ConfigError
 from ..registry import DATASETS
@@ -14,7 +18,17 @@ def load_dataset(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayD
 
     loader = DATASETS.get(cfg.name)
     data = loader(cfg, split=split, seed=seed)
+    if cfg.pad:
+        data = pad_images(data, cfg.pad)
     return domain_view(data, cfg.domain) if cfg.domain else data
+
+
+def pad_images(data: ArrayData, pad: int) -> ArrayData:
+    """``data.pad``: a black (-1) border of ``pad`` pixels on every side of every image (MNIST's 28 to StyleGAN's 32).
+    Evaluation crops it off again before scoring (see :class:`gankit.metrics.evaluate.Evaluation`)."""
+    if not data.is_image:
+        raise ConfigError(f"data.pad={pad}: data {data.name!r} holds vectors, not images; set data.pad=0")
+    return dataclasses.replace(data, x=F.pad(data.x, (pad, pad, pad, pad), value=-1.0))
 
 
 def domain_view(data: ArrayData, domain: str) -> ArrayData:

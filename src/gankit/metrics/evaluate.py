@@ -121,6 +121,9 @@ class Evaluation:
         if self.points:
             pts = x.detach().cpu().double().numpy()
             return Features(pts.astype(np.float32), points=pts)
+        if self.data_cfg.pad:  # the border data.pad added is not the data's: score what is inside it
+            p = self.data_cfg.pad
+            x = x[..., p:x.shape[-2] - p, p:x.shape[-1] - p]
         if self.data_cfg.name == "stacked_mnist":
             return self._featurize_stacked(x)
         feats, probs = self.evaluator(x, self.settings.batch_size)
@@ -235,6 +238,8 @@ class Evaluation:
                 "classifier_score_splits": s.score_splits, "class_threshold": CLASS_THRESHOLD,
                 "resize": None if self.points else f"bilinear, antialiased, to {self.evaluator.spec.size}px "
                                                      "when sizes differ",
+                "crop": f"{self.data_cfg.pad}px border (data.pad) removed before scoring" if self.data_cfg.pad
+                else None,
                 "forced": bool(s.force and self.check_sizes(n)), "seconds": round(seconds, 2),
                 "versions": {"gankit": __version__, "torch": torch.__version__, "numpy": np.__version__,
                              "scipy": scipy.__version__, "python": platform.python_version()}}
@@ -254,6 +259,8 @@ def _data_hash(data: ArrayData) -> str:
 def _data_settings(cfg: DataConfig) -> dict:
     """The data settings that shape the reference (the folder path is left out: the data hash covers it)."""
     keep = {"size": cfg.size, "channels": cfg.channels}
+    if cfg.pad:
+        keep["pad"] = cfg.pad
     if cfg.domain:
         keep["domain"] = cfg.domain
     if cfg.name == "toy2d":

@@ -1,3 +1,3 @@
 """Recipes: what one training step is. Registered in :data:`gankit.registry.RECIPES` with their config class."""
 
-from . import adversarial, autoencoding, regression, translation  # noqa: F401
+from . import adversarial, autoencoding, regression, stylegan, translation  # noqa: F401

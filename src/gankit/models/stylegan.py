@@ -1,0 +1,481 @@
+"""StyleGAN (Karras, Laine & Aila 2019), with progressive growing (Karras et al. 2018) and, as an option, the
+modulated convolution of StyleGAN2 (Karras et al. 2020).
+
+Generator = mapping network + synthesis network:
+
+* **mapping** f: z -> w. z is normalised to unit mean square (pixel norm), then ``mapping_layers`` equalised
+  fully connected layers with LeakyReLU(0.2), their learning rate scaled by ``mapping_lr_mul`` (0.01 in the paper).
+* **synthesis** starts from a learned 4x4 constant and doubles the resolution up to the data's side. Each resolution
+  has two style layers; each layer takes its own w (one per layer: ``num_ws = 2 x levels``), so different layers can
+  take different codes (style mixing). A layer is, with ``conv: adain`` (StyleGAN, fig. 1b):
+  ``[upsample] -> conv3x3 -> + per-pixel noise x learned per-channel strength -> + bias -> LeakyReLU -> AdaIN(w)``,
+  where AdaIN(x, w) = ys * (x - mean(x)) / std(x) + yb per sample and channel, (ys, yb) = A(w) an equalised affine
+  map initialised to ys = 1, yb = 0. The first layer at 4x4 is the constant itself (no conv). With
+  ``conv: modulated`` (StyleGAN2, sec. 2.2): ``[upsample] -> modulated conv3x3 (weights x s = A(w) per input channel,
+  then demodulated: each output channel's weights rescaled to unit L2 norm) -> + noise -> + bias -> LeakyReLU``; here
+  both layers at 4x4 are convolutions.
+* **output**: a 1x1 "toRGB" at every resolution (modulated, without demodulation, in the StyleGAN2 option). The
+  image has no tanh (as in the papers); :meth:`StyleGANGenerator.sample` clamps to [-1, 1].
+
+**Equalised learning rate** (Karras et al. 2018, sec. 4.1): every weight is stored as N(0, 1) / lr_mul and multiplied
+at run time by lr_mul x He's constant gain / sqrt(fan_in) (gain sqrt(2) before a LeakyReLU, 1 for toRGB, the
+styles' affine maps and D's output), so Adam's step is the same relative change for every layer.
+
+**Progressive growing** (Karras et al. 2018, sec. 2): the ``progress`` buffer holds (level, alpha). Level l works at
+4 x 2^l pixels; the blocks above it are not run. While a new level fades in, G's image is
+(1 - alpha) x upsample(toRGB_{l-1}(h_{l-1})) + alpha x toRGB_l(h_l) and D's input features are
+(1 - alpha) x fromRGB_{l-1}(downsample(x)) + alpha x block_l(fromRGB_l(x)). G's output is always returned at the
+full size (nearest-neighbour upsampling of the current level's image), so grids, evaluation and D's input keep one
+shape; D average-pools its input to the current level, which undoes the upsampling exactly. The recipe sets the
+progress; a fixed-resolution model keeps level = top, alpha = 1.
+
+**Truncation in W** (sec. 2.3 / appendix B): w' = w_avg + psi (w - w_avg) on the first ``truncation_cutoff`` layers
+(all by default); w_avg is a running mean of the mapping's output kept during training (``w_avg_beta``).
+
+**Discriminator**: ProGAN's, with equalised learning rate: fromRGB (1x1) at each level, two 3x3 convolutions and a
+2x average pool per level, then at 4x4 the minibatch standard deviation layer (sec. 3 of ProGAN: the std of each
+feature over groups of ``mbstd_group`` samples, averaged to one number per group, appended as a constant channel),
+a 3x3 convolution, and two fully connected layers.
+
+Not built: the blur (low-pass) filters around up/downsampling, StyleGAN2's skip/residual architectures, path length
+regularisation and class conditioning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..nn.generator import Generator
+from ..registry import MODELS
+from ..shard import sharded
+
+SLOPE = 0.2  # LeakyReLU slope everywhere
+RELU_GAIN = math.sqrt(2.0)  # He et al. 2015's gain for (Leaky)ReLU layers
+
+
+@dataclass
+class StyleGANConfig:
+    """Widths and options of a StyleGAN pair; the resolution and channels come from the data (a side of 4 x 2^n)."""
+
+    name: str = "stylegan"
+    latent_dim: int = 128  # z
+    w_dim: int = 128  # w (the style code)
+    mapping_layers: int = 8
+    mapping_lr_mul: float = 0.01  # the mapping network learns 100x slower, as in the paper
+    width: int = 128  # channels at 4x4 and 8x8; halved at every doubling above 8x8 ...
+    min_width: int = 32  # ... down to this
+    conv: Literal["adain", "modulated"] = "adain"  # StyleGAN's AdaIN layers or StyleGAN2's (de)modulated conv
+    noise: bool = True  # per-pixel noise inputs
+    mbstd_group: int = 4  # minibatch standard deviation: group size (the batch must be a multiple, or smaller)
+    w_avg_beta: float = 0.995  # running mean of w: w_avg <- beta w_avg + (1 - beta) mean(w) every generator step
+    truncation_cutoff: int | None = None  # truncation acts on layers < cutoff (None: every layer)
+
+    def __post_init__(self) -> None:
+        for key in ("latent_dim", "w_dim", "mapping_layers", "width", "min_width", "mbstd_group"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key}={getattr(self, key)} is out of range: expected a positive integer")
+        if not 0 < self.mapping_lr_mul <= 1:
+            raise ConfigError(f"model.mapping_lr_mul={self.mapping_lr_mul} is out of range: expected (0, 1]")
+        if not 0 <= self.w_avg_beta < 1:
+            raise ConfigError(f"model.w_avg_beta={self.w_avg_beta} is out of range: expected [0, 1)")
+        if self.conv not in ("adain", "modulated"):
+            raise ConfigError(f"model.conv={self.conv!r}: expected adain or modulated")
+        if self.truncation_cutoff is not None and self.truncation_cutoff < 1:
+            raise ConfigError(f"model.truncation_cutoff={self.truncation_cutoff}: expected a positive layer count "
+                              "or null (every layer)")
+
+
+def levels_for(side: int) -> int:
+    """Number of resolutions 4, 8, ..., side; ``side`` must be 4 x 2^n."""
+    n = int(round(math.log2(side / 4))) if side >= 4 else -1
+    if n < 0 or 4 * 2 ** n != side:
+        raise ConfigError(f"StyleGAN needs a square side of 4 x 2^n (8, 16, 32, 64, ...); got {side}: resize with "
+                          "data.size, or pad MNIST's 28 to 32 with data.pad=2")
+    return n + 1
+
+
+def width_at(cfg: StyleGANConfig, res: int) -> int:
+    """Channels of the layers at resolution ``res``."""
+    return max(cfg.min_width, min(cfg.width, cfg.width * 8 // res))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Equalised learning rate
+
+
+class EqualLinear(nn.Module):
+    """A linear layer whose weight is N(0, 1) / lr_mul at rest and scaled by lr_mul * gain / sqrt(fan_in) when
+    used; the bias is scaled by lr_mul."""
+
+    def __init__(self, n_in: int, n_out: int, *, gain: float = RELU_GAIN, lr_mul: float = 1.0,
+                 bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_out, n_in) / lr_mul)
+        self.bias = nn.Parameter(torch.full((n_out,), float(bias_init) / lr_mul))
+        self.scale = lr_mul * gain / math.sqrt(n_in)  # He's constant (times lr_mul)
+        self.lr_mul = lr_mul
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_in) -> (B, n_out)."""
+        return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+
+
+class EqualConv2d(nn.Module):
+    """A k x k convolution (stride 1, same padding) with an equalised learning rate."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, *, gain: float = RELU_GAIN, bias: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
+        self.scale = gain / math.sqrt(c_in * kernel * kernel)
+        self.padding = kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c_in, H, W) -> (B, c_out, H, W)."""
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+def leaky(x: torch.Tensor) -> torch.Tensor:
+    """LeakyReLU(0.2)."""
+    return F.leaky_relu(x, SLOPE)
+
+
+def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """x / sqrt(mean(x^2) + eps) over the feature dimension."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / std over each sample's and channel's pixels (the biased std, as instance normalisation)."""
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    return x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + eps)
+
+
+def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """AdaIN(x, y) = y_s * (x - mu(x)) / sigma(x) + y_b, with (B, C) styles."""
+    return scale[:, :, None, None] * instance_norm(x) + bias[:, :, None, None]
+
+
+def up2(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour 2x upsampling."""
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
+                     eps: float = 1e-8) -> torch.Tensor:
+    """StyleGAN2's modulated convolution: w'_ijk = s_i w_ijk, then (with ``demodulate``) w''_ijk = w'_ijk /
+    sqrt(sum_ik w'_ijk^2 + eps); run as one grouped convolution over the batch. x (B, I, H, W), weight (O, I, k, k)
+    already scaled, styles (B, I)."""
+    b, c_in, h, w = x.shape
+    wts = weight[None] * styles[:, None, :, None, None]  # (B, O, I, k, k)
+    if demodulate:
+        wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)
+    c_out, k = weight.shape[0], weight.shape[-1]
+    out = F.conv2d(x.reshape(1, b * c_in, h, w), wts.reshape(b * c_out, c_in, k, k), padding=k // 2, groups=b)
+    return out.reshape(b, c_out, h, w)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generator
+
+
+class MappingNetwork(nn.Module):
+    """z (B, latent_dim) -> w (B, w_dim): pixel norm, then an MLP with LeakyReLU and a reduced learning rate."""
+
+    def __init__(self, cfg: StyleGANConfig) -> None:
+        super().__init__()
+        dims = [cfg.latent_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.layers = nn.ModuleList(EqualLinear(a, b, lr_mul=cfg.mapping_lr_mul) for a, b in zip(dims, dims[1:]))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Map codes to styles."""
+        x = pixel_norm(z)
+        for layer in self.layers:
+            x = leaky(layer(x))
+        return x
+
+
+class NoiseInput(nn.Module):
+    """Adds per-pixel Gaussian noise, scaled by a learned per-channel strength (initially 0). Holds a fixed noise
+    map (``noise_const``) for repeatable renders."""
+
+    def __init__(self, channels: int, res: int) -> None:
+        super().__init__()
+        self.strength = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("noise_const", torch.randn(1, 1, res, res))
+
+    def forward(self, x: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
+        """``mode``: random (fresh maps, from ``generator``), const (the fixed map) or none."""
+        if mode == "none":
+            return x
+        if mode == "const":
+            noise = self.noise_const
+        else:
+            noise = sharded(torch.randn, size=(x.shape[0], 1, *x.shape[2:]), generator=generator, device=x.device,
+                            dtype=x.dtype)
+        return x + self.strength.to(x.dtype)[None, :, None, None] * noise
+
+
+class StyleLayer(nn.Module):
+    """One style layer: [up] -> [conv] -> noise -> bias -> LeakyReLU -> AdaIN(w) (adain), or [up] -> modulated
+    conv(w) -> noise -> bias -> LeakyReLU (modulated)."""
+
+    def __init__(self, cfg: StyleGANConfig, c_in: int, c_out: int, res: int, *, up: bool, conv: bool) -> None:
+        super().__init__()
+        self.mode, self.up, self.has_conv = cfg.conv, up, conv
+        if self.mode == "adain":
+            self.conv = EqualConv2d(c_in, c_out, 3, bias=False) if conv else None
+            self.style = EqualLinear(cfg.w_dim, 2 * c_out, gain=1.0,
+                                     bias_init=0.0)  # (ys, yb); ys's bias set to 1 below
+            with torch.no_grad():
+                self.style.bias[:c_out] = 1.0
+        else:
+            self.weight = nn.Parameter(torch.randn(c_out, c_in, 3, 3))
+            self.scale = 1.0 / math.sqrt(c_in * 9)  # demodulation normalises anyway; kept for the styles' scale
+            self.style = EqualLinear(cfg.w_dim, c_in, gain=1.0, bias_init=1.0)  # s, initially 1
+        self.noise = NoiseInput(c_out, res) if cfg.noise else None
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.c_out = c_out
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator) -> torch.Tensor:
+        """x (B, c_in, r/2 or r, ...), w (B, w_dim) -> (B, c_out, r, r)."""
+        if self.up:
+            x = up2(x)
+        style = self.style(w)
+        if self.mode == "adain":
+            if self.conv is not None:
+                x = self.conv(x)
+        else:
+            x = modulated_conv2d(x, self.weight * self.scale, style)
+        if self.noise is not None:
+            x = self.noise(x, noise_mode, generator)
+        x = leaky(x + self.bias[None, :, None, None])
+        if self.mode == "adain":
+            x = adain(x, style[:, :self.c_out], style[:, self.c_out:])
+        return x
+
+
+class ToRGB(nn.Module):
+    """1x1 convolution to the image's channels (modulated, without demodulation, in the StyleGAN2 option)."""
+
+    def __init__(self, cfg: StyleGANConfig, c_in: int, channels: int) -> None:
+        super().__init__()
+        self.modulated = cfg.conv == "modulated"
+        if self.modulated:
+            self.weight = nn.Parameter(torch.randn(channels, c_in, 1, 1))
+            self.scale = 1.0 / math.sqrt(c_in)
+            self.style = EqualLinear(cfg.w_dim, c_in, gain=1.0, bias_init=1.0)
+            self.bias = nn.Parameter(torch.zeros(channels))
+        else:
+            self.conv = EqualConv2d(c_in, channels, 1, gain=1.0)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Features (B, c_in, r, r) -> image (B, channels, r, r)."""
+        if not self.modulated:
+            return self.conv(x)
+        out = modulated_conv2d(x, self.weight * self.scale, self.style(w), demodulate=False)
+        return out + self.bias[None, :, None, None]
+
+
+class StyleGANGenerator(Generator):
+    """z (B, latent_dim) -> images (B, C, S, S), S = 4 x 2^(levels - 1); see the module's docstring."""
+
+    def __init__(self, cfg: StyleGANConfig, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        channels, side = shape[0], shape[-1]
+        self.cfg, self.shape = cfg, tuple(shape)
+        self.latent_dim, self.num_classes = cfg.latent_dim, 0
+        self.levels = levels_for(side)
+        self.num_ws = 2 * self.levels
+        self.mapping = MappingNetwork(cfg)
+        c4 = width_at(cfg, 4)
+        self.const = nn.Parameter(torch.ones(1, c4, 4, 4))
+        self.blocks = nn.ModuleList()
+        self.to_rgb = nn.ModuleList()
+        c_prev = c4
+        for level in range(self.levels):
+            res, c = 4 * 2 ** level, width_at(cfg, 4 * 2 ** level)
+            first_is_const = level == 0 and cfg.conv == "adain"
+            self.blocks.append(nn.ModuleList([
+                StyleLayer(cfg, c_prev, c, res, up=level > 0, conv=not first_is_const),
+                StyleLayer(cfg, c, c, res, up=False, conv=True)]))
+            self.to_rgb.append(ToRGB(cfg, c, channels))
+            c_prev = c
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+        self.register_buffer("progress", torch.tensor([self.levels - 1.0, 1.0]))  # (level, alpha)
+
+    # -- progress -------------------------------------------------------------------------------------------------
+
+    def set_progress(self, level: int, alpha: float) -> None:
+        """Grow to ``level`` (0: 4x4) with the fade-in weight ``alpha`` of its new layers."""
+        self.progress.copy_(torch.tensor([float(level), float(alpha)]))
+
+    def current_progress(self) -> tuple[int, float]:
+        """(level, alpha) from the buffer (a host read)."""
+        level, alpha = self.progress.tolist()
+        return int(level), float(alpha)
+
+    # -- the two networks -----------------------------------------------------------------------------------------
+
+    def truncate(self, w: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
+        """w_avg + psi (w - w_avg) for ws (B, num_ws, w_dim) on layers < cutoff (the config's, else all)."""
+        if psi == 1:
+            return w
+        cutoff = cutoff or self.cfg.truncation_cutoff or self.num_ws
+        out = w.clone()
+        avg = self.w_avg.to(w.dtype)
+        out[:, :cutoff] = avg + psi * (w[:, :cutoff] - avg)
+        return out
+
+    def styles(self, z: torch.Tensor, psi: float | None = None, update_w_avg: bool = False) -> torch.Tensor:
+        """Per-layer styles ws (B, num_ws, w_dim) for codes z, truncated towards w_avg when ``psi`` is given;
+        ``update_w_avg`` moves the running mean of w towards this batch's (the training step does)."""
+        w = self.mapping(z)
+        if update_w_avg:
+            with torch.no_grad():
+                self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.cfg.w_avg_beta))
+        ws = w[:, None, :].expand(-1, self.num_ws, -1)
+        return ws if psi is None else self.truncate(ws, psi)
+
+    def synthesis(self, ws: torch.Tensor, *, noise_mode: str | None = None, generator: torch.Generator | None = None,
+                  progress: tuple[int, float] | None = None) -> torch.Tensor:
+        """Images (B, C, S, S) from per-layer styles ws (B, num_ws, w_dim). ``noise_mode``: random (default while
+        training; drawn from ``generator``), const (default in eval mode: the fixed maps) or none."""
+        if ws.dim() != 3 or ws.shape[1] != self.num_ws:
+            raise ValueError(f"expected styles (B, {self.num_ws}, {self.cfg.w_dim}), got {tuple(ws.shape)}")
+        noise_mode = noise_mode or ("random" if self.training else "const")
+        level, alpha = progress if progress is not None else self.current_progress()
+        x = self.const.to(ws.dtype).expand(ws.shape[0], -1, -1, -1)
+        previous = None
+        for lv in range(level + 1):
+            if lv == level:
+                previous = x
+            first, second = self.blocks[lv]
+            x = first(x, ws[:, 2 * lv], noise_mode, generator)
+            x = second(x, ws[:, 2 * lv + 1], noise_mode, generator)
+        image = self.to_rgb[level](x, ws[:, 2 * level + 1])
+        if level > 0 and alpha < 1:  # fade-in: the lower level's image, upsampled, blended with this one's
+            # previous holds the input of this level's block, i.e. the output of level - 1
+            low = self.to_rgb[level - 1](previous, ws[:, 2 * level - 1])
+            image = torch.lerp(up2(low), image, alpha)
+        factor = self.shape[-1] // image.shape[-1]
+        return image if factor == 1 else F.interpolate(image, scale_factor=factor, mode="nearest")
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, psi: float | None = None,
+                noise_mode: str | None = None, generator: torch.Generator | None = None,
+                progress: tuple[int, float] | None = None) -> torch.Tensor:
+        """Images for codes z (labels are not used: the model is unconditional)."""
+        return self.synthesis(self.styles(z, psi), noise_mode=noise_mode, generator=generator, progress=progress)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
+               psi: float | None = None) -> torch.Tensor:
+        """n images in [-1, 1] in eval mode, with fresh noise maps drawn from ``generator``; ``psi`` truncates."""
+        was_training = self.training
+        self.eval()
+        try:
+            z = self.sample_latent(n, generator=generator)
+            return self(z, psi=psi, noise_mode="random", generator=generator).clamp(-1, 1)
+        finally:
+            self.train(was_training)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Discriminator
+
+
+def minibatch_std(x: torch.Tensor, group: int) -> torch.Tensor:
+    """Append one channel: the std of every feature over groups of ``group`` samples (or the whole batch when it is
+    smaller), averaged over features and pixels, broadcast to the group's samples. (B, C, H, W) -> (B, C + 1, H, W).
+    Samples are grouped by stride (sample i is in group i mod (B / group)), as in ProGAN's reshape."""
+    b, c, h, w = x.shape
+    g = min(group, b)
+    if b % g:
+        raise ValueError(f"minibatch std: batch {b} is not a multiple of the group size {g}")
+    y = x.float().reshape(g, b // g, c, h, w)
+    std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (B/g, C, H, W)
+    stat = std.mean(dim=(1, 2, 3))  # (B/g,)
+    stat = stat.repeat(g)[:, None, None, None].expand(b, 1, h, w).to(x.dtype)
+    return torch.cat([x, stat], dim=1)
+
+
+class DBlock(nn.Module):
+    """conv3x3 -> LeakyReLU -> conv3x3 -> LeakyReLU -> 2x average pool."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv1 = EqualConv2d(c_in, c_in, 3)
+        self.conv2 = EqualConv2d(c_in, c_out, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c_in, r, r) -> (B, c_out, r/2, r/2)."""
+        return F.avg_pool2d(leaky(self.conv2(leaky(self.conv1(x)))), 2)
+
+
+class StyleGANDiscriminator(nn.Module):
+    """images (B, C, S, S) -> logits (B,); grows with the generator (see the module's docstring)."""
+
+    pack, conditioning = 1, "none"
+
+    def __init__(self, cfg: StyleGANConfig, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        channels, side = shape[0], shape[-1]
+        self.side, self.levels, self.group = side, levels_for(side), cfg.mbstd_group
+        self.from_rgb = nn.ModuleList(EqualConv2d(channels, width_at(cfg, 4 * 2 ** lv), 1)
+                                      for lv in range(self.levels))
+        # blocks[lv] takes level lv's features down to level lv - 1's (blocks[0] is unused: the final block)
+        self.blocks = nn.ModuleList([nn.Identity()] + [
+            DBlock(width_at(cfg, 4 * 2 ** lv), width_at(cfg, 2 * 2 ** lv)) for lv in range(1, self.levels)])
+        c4 = width_at(cfg, 4)
+        self.final_conv = EqualConv2d(c4 + 1, c4, 3)
+        self.final_fc = EqualLinear(c4 * 16, c4)
+        self.out = EqualLinear(c4, 1, gain=1.0)
+        self.register_buffer("progress", torch.tensor([self.levels - 1.0, 1.0]))
+
+    def set_progress(self, level: int, alpha: float) -> None:
+        """Grow to ``level`` with fade-in weight ``alpha`` (as the generator)."""
+        self.progress.copy_(torch.tensor([float(level), float(alpha)]))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, *,
+                progress: tuple[int, float] | None = None) -> torch.Tensor:
+        """One logit per sample."""
+        return self.forward_all(x, labels, progress=progress)[0]
+
+    def forward_all(self, x: torch.Tensor, labels: torch.Tensor | None = None, *,
+                    progress: tuple[int, float] | None = None) -> tuple[torch.Tensor, None]:
+        """(logits (B,), None): the adversarial recipe's interface (no class head)."""
+        if progress is None:
+            level, alpha = self.progress.tolist()
+            level = int(level)
+        else:
+            level, alpha = progress
+        res = 4 * 2 ** level
+        if x.shape[-1] != res:
+            x = F.avg_pool2d(x, x.shape[-1] // res)
+        h = leaky(self.from_rgb[level](x))
+        if level > 0:
+            h = self.blocks[level](h)
+            if alpha < 1:
+                low = leaky(self.from_rgb[level - 1](F.avg_pool2d(x, 2)))
+                h = torch.lerp(low, h, alpha)
+        for lv in range(level - 1, 0, -1):
+            h = self.blocks[lv](h)
+        h = leaky(self.final_conv(minibatch_std(h, self.group)))
+        h = leaky(self.final_fc(h.flatten(1)))
+        return self.out(h).flatten(), None
+
+
+def _build(cfg: StyleGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(f"StyleGAN needs square images, got samples of shape {shape}")
+    return {"generator": StyleGANGenerator(cfg, shape), "discriminator": StyleGANDiscriminator(cfg, shape)}
+
+
+MODELS.register("stylegan", config=StyleGANConfig)(_build)

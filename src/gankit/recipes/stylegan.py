@@ -1,0 +1,176 @@
+"""The StyleGAN recipe: the adversarial step of :mod:`gankit.recipes.adversarial` (non-saturating loss, lazy R1 on
+real images by default) with what StyleGAN training adds:
+
+* **progressive growing** (Karras et al. 2018, sec. 2): training starts at ``start_size`` pixels; every
+  ``phase_steps`` generator steps the schedule alternates a fade-in phase (alpha rises linearly from 0 to 1 while the
+  next resolution's layers blend in) and a stable phase, until the data's resolution is reached, which then trains for
+  the rest of the run. Real images are shown to D at the current resolution and faded the same way: (1 - alpha) x
+  the lower resolution's image upsampled + alpha x the current one. ``progressive: false`` trains at the full
+  resolution from the start (StyleGAN2's fixed-resolution training).
+* **style mixing regularisation** (Karras et al. 2019, sec. 3.1): for a share ``mixing_prob`` of the fakes, two codes
+  z1, z2 are mapped and the styles switch from w1 to w2 at a crossover layer drawn uniformly among the layers in use.
+* the generator's running mean of w (for truncation) is updated on every generator step.
+
+The progress (level, alpha) is a function of the generator steps taken, which the recipe keeps in its state (and so
+in checkpoints); both networks also store it in a buffer, so a checkpoint alone samples at the resolution it was at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..registry import RECIPES
+from ..shard import sharded
+from .adversarial import AdversarialConfig, AdversarialRecipe
+
+
+@dataclass
+class StyleGANRecipeConfig(AdversarialConfig):
+    """The adversarial settings (non-saturating loss and lazy R1 by default) plus growing and mixing."""
+
+    name: str = "stylegan"
+    penalty: Literal["none", "gp", "r1"] = "r1"
+    penalty_weight: float = 1.0  # gamma of R1 (the loss adds gamma / 2 E||grad D(x)||^2 on reals)
+    penalty_every: int = 16  # lazy regularisation (StyleGAN2, sec. 3.1)
+    mixing_prob: float = 0.9  # share of fakes made from two codes
+    progressive: bool = True
+    start_size: int = 8  # first resolution of progressive growing (4 x 2^k, at most the data's side)
+    phase_steps: int = 1000  # generator steps of each fade-in and each stable phase
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.mixing_prob <= 1:
+            raise ConfigError(f"recipe.mixing_prob={self.mixing_prob} is out of range: expected [0, 1]")
+        if self.phase_steps < 1:
+            raise ConfigError(f"recipe.phase_steps={self.phase_steps} is out of range: expected a positive integer")
+        if self.start_size < 4 or 4 * 2 ** round(math.log2(self.start_size / 4)) != self.start_size:
+            raise ConfigError(f"recipe.start_size={self.start_size}: expected 4 x 2^k (4, 8, 16, ...)")
+
+
+def progress_at(step: int, start_level: int, top_level: int, phase_steps: int) -> tuple[int, float]:
+    """(level, alpha) after ``step`` generator steps: ``phase_steps`` stable at ``start_level``, then for each
+    higher level a fade-in (alpha from 0 to 1) and a stable phase of ``phase_steps`` each; the top level stays."""
+    if start_level >= top_level:
+        return top_level, 1.0
+    phase, within = divmod(step, phase_steps)
+    if phase == 0:
+        return start_level, 1.0
+    level = start_level + (phase + 1) // 2  # phases 1, 2 -> start + 1 (fade, stable); 3, 4 -> start + 2; ...
+    if level > top_level:
+        return top_level, 1.0
+    return (level, within / phase_steps) if phase % 2 == 1 else (level, 1.0)
+
+
+def fade_images(x: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
+    """Full-size images (B, C, S, S) as the generator shows them at (level, alpha): average-pooled to 4 x 2^level,
+    during a fade-in blended with the lower level's image upsampled, then upsampled (nearest) back to S."""
+    side, res = x.shape[-1], 4 * 2 ** level
+    x_r = F.avg_pool2d(x, side // res) if side != res else x
+    if level > 0 and alpha < 1:
+        x_r = torch.lerp(F.interpolate(F.avg_pool2d(x_r, 2), scale_factor=2, mode="nearest"), x_r, alpha)
+    return x_r if side == res else F.interpolate(x_r, scale_factor=side // res, mode="nearest")
+
+
+class _FadedReals:
+    """The data sampler, with every batch shown at the current (level, alpha)."""
+
+    def __init__(self, batches, level: int, alpha: float) -> None:
+        self.batches, self.level, self.alpha = batches, level, alpha
+
+    def next(self, n: int):
+        x, y = self.batches.next(n)
+        return fade_images(x, self.level, self.alpha), y
+
+
+class StyleGANRecipe(AdversarialRecipe):
+    """One StyleGAN step: k discriminator updates on faded reals and (mixed) fakes, then one generator update."""
+
+    def __init__(self, cfg: StyleGANRecipeConfig, modules, optim) -> None:
+        super().__init__(cfg, modules, optim)
+        if not hasattr(self.G, "synthesis"):
+            raise ConfigError(f"recipe.name=stylegan needs model.name=stylegan (a mapping and a synthesis network); "
+                              f"this model's generator is a {type(self.G).__name__}: use recipe.name=adversarial")
+        self.top = self.G.levels - 1
+        self.start = min(self.top, int(round(math.log2(cfg.start_size / 4)))) if cfg.progressive else self.top
+        self.g_steps = 0
+        self.progress = (self.top, 1.0)
+        self._shown: tuple[int, float] | None = None
+
+    def validate(self, data, batch_size: int) -> None:
+        """The adversarial checks, plus the minibatch-std group and the growing schedule's start."""
+        super().validate(data, batch_size)
+        group = min(self.D.group, batch_size)
+        if batch_size % group:
+            raise ConfigError(f"model.mbstd_group={self.D.group} must divide each process's batch ({batch_size}): "
+                              "change train.batch_size or model.mbstd_group")
+        side = data.sample_shape[-1]
+        if self.cfg.progressive and self.cfg.start_size > side:
+            raise ConfigError(f"recipe.start_size={self.cfg.start_size} is larger than the images ({side}px): lower "
+                              "it or set recipe.progressive=false")
+
+    def state_dict(self) -> dict:
+        """Lazy-penalty counter and the generator steps that place the growing schedule."""
+        return {**super().state_dict(), "g_steps": self.g_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        super().load_state_dict(state)
+        self.g_steps = int(state.get("g_steps", 0))
+
+    def current_progress(self) -> tuple[int, float]:
+        """(level, alpha) for the next step."""
+        if not self.cfg.progressive:
+            return self.top, 1.0
+        return progress_at(self.g_steps, self.start, self.top, self.cfg.phase_steps)
+
+    def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        """Set the networks' progress, then the adversarial step on faded reals; logs add the resolution and alpha."""
+        self.progress = level, alpha = self.current_progress()
+        if self._shown != self.progress:  # a buffer write only when the schedule moves
+            self.G.set_progress(level, alpha)
+            self.D.set_progress(level, alpha)
+            self._shown = self.progress
+        if level < self.top or alpha < 1:
+            batches = _FadedReals(batches, level, alpha)
+        logs = super().step(batches, noise, batch_size)
+        self.g_steps += 1
+        device = logs["g_loss"].device
+        logs["resolution"] = torch.full((), float(4 * 2 ** level), device=device)
+        logs["alpha"] = torch.full((), float(alpha), device=device)
+        return logs
+
+    def _judge(self, x: torch.Tensor, labels: torch.Tensor | None):
+        logits, _ = self.D.forward_all(x, progress=self.progress)
+        return logits.float(), None
+
+    def _fakes(self, n: int, noise: torch.Generator):
+        """Fakes with style mixing; the generator step (the one with gradients) also moves the running mean of w."""
+        G = self.G
+        ws = G.styles(G.sample_latent(n, generator=noise), update_w_avg=torch.is_grad_enabled())
+        if self.cfg.mixing_prob > 0:
+            ws2 = G.styles(G.sample_latent(n, generator=noise))
+            in_use = 2 * (self.progress[0] + 1)  # style layers of the levels that run
+            crossover = sharded(torch.randint, 1, in_use, size=(n,), generator=noise, device=ws.device)
+            mixed = sharded(torch.rand, size=(n,), generator=noise, device=ws.device) < self.cfg.mixing_prob
+            crossover = torch.where(mixed, crossover, torch.full_like(crossover, G.num_ws))
+            ws = mix_styles(ws, ws2, crossover)
+        return G.synthesis(ws, noise_mode="random", generator=noise, progress=self.progress), None
+
+
+def mix_styles(ws1: torch.Tensor, ws2: torch.Tensor, crossover: torch.Tensor | int) -> torch.Tensor:
+    """Per-layer styles taking layers < crossover from ws1 and layers >= crossover from ws2; ws (B, L, D),
+    crossover an int or (B,) per sample."""
+    layers = torch.arange(ws1.shape[1], device=ws1.device)
+    if not torch.is_tensor(crossover):
+        crossover = torch.full((ws1.shape[0],), int(crossover), device=ws1.device)
+    first = (layers[None, :] < crossover[:, None])[..., None]  # (B, L, 1)
+    return torch.where(first, ws1, ws2)
+
+
+RECIPES.register("stylegan", config=StyleGANRecipeConfig)(StyleGANRecipe)

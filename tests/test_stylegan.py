@@ -1,0 +1,347 @@
+"""StyleGAN: the layers' equations, progressive growing, truncation, style mixing, projection, training and tools."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gankit
+from gankit.cli import main
+from gankit.data.sources import load_dataset
+from gankit.config import DataConfig
+from gankit.errors import ConfigError, GankitError
+from gankit.latent import style
+from gankit.models.stylegan import (EqualConv2d, EqualLinear, StyleGANConfig, StyleGANDiscriminator,
+                                    StyleGANGenerator, StyleLayer, adain, minibatch_std, modulated_conv2d)
+from gankit.recipes.stylegan import fade_images, mix_styles, progress_at
+from gankit.train import checkpoint as ckpt
+from gankit.train import latest_checkpoint
+
+SMALL = StyleGANConfig(latent_dim=16, w_dim=16, mapping_layers=2, width=16, min_width=8)
+QUIET = ["train.progress=false", "train.eval_every=0"]
+TINY = [*QUIET, "model.name=stylegan", "recipe.name=stylegan", "data.size=16", "model.latent_dim=16",
+        "model.w_dim=16", "model.mapping_layers=2", "model.width=16", "model.min_width=8", "train.batch_size=8",
+        "recipe.start_size=8", "recipe.phase_steps=2", "recipe.penalty_every=2", "train.ema=0.9",
+        "optim.lr_g=1e-3", "optim.lr_d=1e-3", "optim.beta1=0", "optim.beta2=0.99"]
+
+
+def _generator(side: int = 16, conv: str = "adain", seed: int = 0) -> StyleGANGenerator:
+    torch.manual_seed(seed)
+    cfg = StyleGANConfig(**{**SMALL.__dict__, "conv": conv})
+    return StyleGANGenerator(cfg, (1, side, side)).eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The layers
+
+
+def test_adain_gives_each_channel_the_styles_mean_and_std():
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 8, 8) * torch.rand(3, 5, 1, 1) * 4 + torch.randn(3, 5, 1, 1) * 3
+    scale, bias = torch.rand(3, 5) * 2 + 0.1, torch.randn(3, 5)
+    out = adain(x, scale, bias)
+    assert torch.allclose(out.mean(dim=(2, 3)), bias, atol=1e-5)
+    assert torch.allclose(out.std(dim=(2, 3), unbiased=False), scale, rtol=1e-4)
+    assert not torch.allclose(x.mean(dim=(2, 3)), bias, atol=0.1)  # it was not so before
+
+
+def test_a_style_layer_normalises_then_applies_the_affine_style_of_its_w():
+    torch.manual_seed(1)
+    layer = StyleLayer(SMALL, 8, 6, 8, up=False, conv=True)
+    with torch.no_grad():
+        layer.noise.strength.fill_(0.5)  # noise and bias come before the normalisation and do not leak through
+        layer.bias.normal_()
+    x, w = torch.randn(4, 8, 8, 8), torch.randn(4, SMALL.w_dim)
+    out = layer(x, w, "random", None)
+    ys, yb = layer.style(w).chunk(2, dim=1)
+    assert torch.allclose(out.mean(dim=(2, 3)), yb, atol=1e-4)
+    assert torch.allclose(out.std(dim=(2, 3), unbiased=False), ys.abs(), rtol=1e-3)
+    assert torch.allclose(layer.style(torch.zeros(1, SMALL.w_dim))[0, :6], torch.ones(6))  # ys starts at 1
+
+
+def test_equalised_learning_rate_stores_unit_weights_and_scales_them_by_hes_constant_at_run_time():
+    torch.manual_seed(2)
+    conv = EqualConv2d(32, 64, 3)
+    assert 0.95 < conv.weight.std().item() < 1.05  # stored as N(0, 1), not He-initialised
+    x = torch.randn(2, 32, 6, 6)
+    he = math.sqrt(2 / (32 * 3 * 3))
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight * he, conv.bias, padding=1), atol=1e-5)
+    assert not torch.allclose(conv(x), F.conv2d(x, conv.weight, conv.bias, padding=1), atol=1e-2)
+    lin = EqualLinear(128, 16, lr_mul=0.01)
+    assert 95 < lin.weight.std().item() < 105  # N(0, 1) / lr_mul
+    v = torch.randn(5, 128)
+    expected = F.linear(v, lin.weight * 0.01 * math.sqrt(2 / 128), lin.bias * 0.01)
+    assert torch.allclose(lin(v), expected, atol=1e-5)
+    assert 0.5 < lin(v).std().item() < 2.0  # the run-time scale keeps activations at unit order
+
+
+def test_demodulation_makes_the_convolution_blind_to_the_styles_scale_and_keeps_unit_variance():
+    torch.manual_seed(3)
+    x, weight, s = torch.randn(4, 32, 16, 16), torch.randn(24, 32, 3, 3), torch.rand(4, 32) + 0.5
+    a, b = modulated_conv2d(x, weight, s), modulated_conv2d(x, weight, 10 * s)
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert 0.9 < a.std().item() < 1.1
+    plain = modulated_conv2d(x, weight, s, demodulate=False)
+    assert torch.allclose(modulated_conv2d(x, weight, 10 * s, demodulate=False), 10 * plain, rtol=1e-4, atol=1e-4)
+    one = F.conv2d(x[:1], weight * s[0][None, :, None, None], padding=1)  # the grouped conv is per-sample modulation
+    assert torch.allclose(plain[:1], one, atol=1e-4)
+
+
+def test_minibatch_std_appends_the_groups_mean_feature_std():
+    torch.manual_seed(4)
+    same = torch.randn(1, 3, 4, 4).expand(8, -1, -1, -1)
+    assert torch.allclose(minibatch_std(same, 4)[:, 3], torch.full((8, 4, 4), 1e-4), atol=1e-5)
+    x = torch.randn(8, 3, 4, 4)
+    out = minibatch_std(x, 4)
+    assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], x)
+    for j in range(2):  # samples j, j + 2, j + 4, j + 6 form group j
+        members = x[j::2]
+        expected = (members.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
+        assert torch.allclose(out[j::2, 3], expected.expand(4, 4, 4), atol=1e-6)
+    assert not torch.allclose(out[0, 3], out[1, 3])
+    with pytest.raises(ValueError, match="multiple"):
+        minibatch_std(torch.randn(6, 3, 4, 4), 4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Progressive growing
+
+
+def test_at_alpha_zero_the_faded_output_is_the_upsampled_lower_resolution_output():
+    G = _generator(32)
+    ws = G.styles(torch.randn(3, 16))
+    low = G.synthesis(ws, progress=(2, 1.0))  # 16x16, upsampled to 32
+    assert torch.allclose(G.synthesis(ws, progress=(3, 0.0)), low, atol=1e-6)
+    top = G.synthesis(ws, progress=(3, 1.0))
+    assert (top - low).abs().max() > 1e-3  # the new level does change the image
+    assert torch.allclose(G.synthesis(ws, progress=(3, 0.5)), 0.5 * (low + top), atol=1e-5)
+    assert torch.equal(low[..., ::2, ::2], low[..., 1::2, 1::2])  # a 16x16 image shown at 32x32
+    D = StyleGANDiscriminator(SMALL, (1, 32, 32))
+    x = torch.randn(4, 1, 32, 32)
+    assert torch.allclose(D(x, progress=(3, 0.0)), D(x, progress=(2, 1.0)), atol=1e-5)
+    assert not torch.allclose(D(x, progress=(3, 1.0)), D(x, progress=(2, 1.0)), atol=1e-3)
+
+
+def test_the_growing_schedule_alternates_fade_in_and_stable_phases_and_reals_fade_alike():
+    assert [progress_at(s, 1, 3, 10) for s in (0, 9, 10, 15, 20, 29, 30, 35, 40, 10_000)] == [
+        (1, 1.0), (1, 1.0), (2, 0.0), (2, 0.5), (2, 1.0), (2, 1.0), (3, 0.0), (3, 0.5), (3, 1.0), (3, 1.0)]
+    assert progress_at(0, 3, 3, 10) == (3, 1.0)
+    x = torch.randn(2, 1, 32, 32)
+    at16 = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2)
+    at8 = F.interpolate(F.avg_pool2d(x, 4), scale_factor=4)
+    assert torch.allclose(fade_images(x, 2, 1.0), at16, atol=1e-6)
+    assert torch.allclose(fade_images(x, 2, 0.0), at8, atol=1e-6)
+    assert torch.allclose(fade_images(x, 2, 0.25), 0.75 * at8 + 0.25 * at16, atol=1e-6)
+    assert torch.equal(fade_images(x, 3, 1.0), x)
+
+
+def test_a_side_that_is_not_four_times_a_power_of_two_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match="data.pad=2"):
+        StyleGANGenerator(SMALL, (1, 28, 28))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Truncation and style mixing
+
+
+def test_psi_zero_gives_the_mean_w_for_every_code_and_psi_one_changes_nothing():
+    G = _generator()
+    G.w_avg.copy_(torch.randn(16))
+    z = torch.randn(5, 16)
+    ws0 = G.styles(z, psi=0.0)
+    assert torch.allclose(ws0, G.w_avg.expand(5, G.num_ws, -1))
+    assert torch.equal(G.styles(z, psi=1.0), G.styles(z))
+    assert torch.allclose(G.styles(z, psi=0.5), 0.5 * (G.styles(z) + ws0), atol=1e-6)
+    images = G(z, psi=0.0)
+    assert torch.allclose(images, images[:1].expand_as(images), atol=1e-6)  # one image (fixed noise in eval)
+    G.cfg.truncation_cutoff = 2
+    try:
+        cut = G.styles(z, psi=0.0)
+        assert torch.allclose(cut[:, :2], ws0[:, :2]) and torch.equal(cut[:, 2:], G.styles(z)[:, 2:])
+    finally:
+        G.cfg.truncation_cutoff = None
+
+
+def test_the_running_mean_of_w_follows_the_mapping():
+    G = _generator().train()
+    z = torch.randn(4096, 16)
+    for _ in range(400):  # beta 0.995: 0.995^400 = 0.13 of the start is left
+        G.styles(z[:256], update_w_avg=True)
+    target = G.mapping(z).mean(0)
+    assert (G.w_avg - target).norm() < 0.2 * target.norm()
+    assert target.norm() > 0.1
+
+
+def test_a_crossover_at_layer_i_takes_earlier_styles_from_the_first_code_and_the_rest_from_the_second():
+    G = _generator(32)
+    z1, z2 = torch.randn(2, 16), torch.randn(2, 16)
+    w1, w2 = G.mapping(z1), G.mapping(z2)
+    seen = {}
+    hooks = [layer.register_forward_hook(lambda m, args, out, j=j: seen.__setitem__(j, args[1].clone()))
+             for j, layer in enumerate(layer for block in G.blocks for layer in block)]
+    try:
+        for i in (1, 3, 5):
+            G.synthesis(mix_styles(G.styles(z1), G.styles(z2), i))
+            for j in range(G.num_ws):
+                assert torch.allclose(seen[j], w1 if j < i else w2), (i, j)
+    finally:
+        for h in hooks:
+            h.remove()
+    per_sample = mix_styles(G.styles(z1), G.styles(z2), torch.tensor([2, 6]))
+    assert torch.equal(per_sample[0, :2], G.styles(z1)[0, :2]) and torch.equal(per_sample[0, 2:], G.styles(z2)[0, 2:])
+    assert torch.equal(per_sample[1, :6], G.styles(z1)[1, :6]) and torch.equal(per_sample[1, 6:], G.styles(z2)[1, 6:])
+
+
+def test_the_recipe_mixes_most_fakes_at_a_crossover_among_the_layers_in_use(tmp_path):
+    from gankit.config import load_config
+    from gankit.train.trainer import Trainer
+
+    cfg = load_config(None, [*TINY, "recipe.mixing_prob=0.75"])
+    recipe = Trainer(cfg, tmp_path / "r").recipe
+    recipe.progress = (1, 1.0)  # 8x8: style layers 0..3 run
+    G = recipe.G
+    captured = []
+    original = G.synthesis
+    G.synthesis = lambda ws, **kw: captured.append(ws) or original(ws, **kw)
+    recipe._fakes(400, torch.Generator().manual_seed(0))
+    ws = captured[0]
+    changes = (ws[:, 1:] != ws[:, :-1]).any(dim=2)  # (B, L - 1): where consecutive layers' styles differ
+    crossovers = changes.float().argmax(dim=1) + 1
+    mixed = changes.any(dim=1)
+    assert changes.sum(dim=1).max() <= 1  # one switch at most
+    assert 0.65 < mixed.float().mean() < 0.85
+    assert set(crossovers[mixed].tolist()) == {1, 2, 3}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Projection
+
+
+def test_projection_of_a_generated_image_recovers_it():
+    G = _generator(16, seed=6)
+    with torch.no_grad():
+        for rgb in G.to_rgb:  # an untrained generator's images overshoot [-1, 1]; projection targets do not
+            rgb.conv.weight.mul_(0.3)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        target = G.synthesis(G.styles(G.sample_latent(4, generator=g))).clamp(-1, 1)
+        mean_image = G.synthesis(style.mean_w(G, generator=g)[0].expand(1, G.num_ws, -1)).clamp(-1, 1)
+    baseline = (target - mean_image).square().mean(dim=(1, 2, 3))
+    result = style.project(G, target, steps=200, lr=0.1, generator=g)
+    assert baseline.min() > 1e-2  # the targets are not the mean image already
+    # gradient descent can stop in a local minimum: every image gets much closer, most are recovered
+    assert (result.mse < 0.1 * baseline).all()
+    assert result.mse.median() < 0.01 * baseline.median()
+    assert result.losses[-1] < 0.1 * result.losses[0]
+    assert result.ws.shape == (4, G.num_ws, 16) and torch.equal(result.ws[:, 0], result.ws[:, -1])
+    assert all(p.requires_grad for p in G.parameters())  # left as found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training, checkpoints and tools
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return gankit.train(None, overrides=[*TINY, "train.steps=8"], out=tmp_path_factory.mktemp("sg") / "r")
+
+
+def test_training_grows_logs_resolution_and_alpha_and_the_checkpoint_remembers_its_level(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"d_loss"' in line]
+    assert {"resolution", "alpha", "d_loss", "g_loss"} <= set(rows[-1])
+    loaded = gankit.load(run)
+    assert loaded.generator.current_progress() == (2, 1.0)  # 8 stable for 2 steps, fade 2, stable 16 since step 4
+    assert loaded.generator.w_avg.norm() > 0  # the running mean moved
+    assert loaded.sample(4, seed=0).shape == (4, 1, 16, 16)
+
+
+def test_stylegan_resumes_bit_for_bit_mid_fade(tmp_path):
+    base = [*TINY, "recipe.phase_steps=3"]
+    straight = gankit.train(None, overrides=[*base, "train.steps=7"], out=tmp_path / "straight")
+    split = gankit.train(None, overrides=[*base, "train.steps=4"], out=tmp_path / "split")  # in the fade-in
+    gankit.train(None, overrides=["train.steps=7"], out=split, resume=True)
+    a, b = (ckpt.load_checkpoint(latest_checkpoint(r))[0] for r in (straight, split))
+    assert set(a) == set(b) and [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_psi_samples_shrink_towards_one_image(run):
+    loaded = gankit.load(run)
+    spread = {psi: loaded.sample(64, seed=1, psi=psi).std(dim=0).mean().item() for psi in (1.0, 0.0)}
+    assert 0 < spread[0.0] < 0.75 * spread[1.0]  # at psi 0 only the noise inputs still vary
+    with pytest.raises(GankitError, match="not both"):
+        loaded.sample(2, psi=0.5, truncation=1.0)
+
+
+def test_psi_on_a_model_without_w_is_refused(tmp_path, tiny_overrides):
+    other = gankit.train(None, overrides=[*tiny_overrides, "train.steps=1"], out=tmp_path / "mlp")
+    with pytest.raises(GankitError, match="W"):
+        gankit.load(other).sample(2, psi=0.5)
+    with pytest.raises(GankitError, match="StyleGAN"):
+        style.mixing_grid(gankit.load(other).generator)
+
+
+def test_style_groups_split_the_resolutions_into_thirds():
+    assert {k: list(v) for k, v in style.style_groups(_generator(32)).items()} == {
+        "coarse": [0, 1, 2, 3], "middle": [4, 5], "fine": [6, 7]}
+    assert {k: list(v) for k, v in style.style_groups(_generator(16)).items()} == {
+        "coarse": [0, 1], "middle": [2, 3], "fine": [4, 5]}
+
+
+def test_latent_cli_draws_mixing_truncation_and_w_interpolation_grids(run, tmp_path, capsys):
+    from PIL import Image
+
+    assert main(["latent", "mix", str(run), "-o", str(tmp_path / "mix.png"), "--cols", "4"]) == 0
+    assert "coarse" in capsys.readouterr().out
+    assert main(["latent", "truncation", str(run), "-o", str(tmp_path / "t.png"), "--psi", "1,0.5,0",
+                 "--cols", "5"]) == 0
+    assert main(["latent", "interpolate", str(run), "--space", "w", "--rows", "2", "--steps", "4",
+                 "-o", str(tmp_path / "w.png")]) == 0
+    mix, trunc = Image.open(tmp_path / "mix.png"), Image.open(tmp_path / "t.png")
+    assert mix.width / mix.height == pytest.approx(4 / 5, rel=0.05)  # A, B and three groups
+    assert trunc.width / trunc.height == pytest.approx(5 / 3, rel=0.05)
+    assert main(["sample", str(run), "-n", "4", "--psi", "0.5", "-o", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["arr_0"].shape == (4, 16, 16, 1)
+
+
+def test_project_cli_fits_an_image_file_and_draws_edits(run, tmp_path, capsys):
+    from PIL import Image
+
+    loaded = gankit.load(run)
+    G = loaded.generator
+    with torch.no_grad():
+        image = G(G.sample_latent(1, generator=torch.Generator().manual_seed(3))).clamp(-1, 1)[0, 0]
+        mean_image = G.synthesis(style.mean_w(G)[0].expand(1, G.num_ws, -1)).clamp(-1, 1)[0, 0]
+    baseline = (image - mean_image).square().mean().item()
+    Image.fromarray(((image + 1) * 127.5).round().clamp(0, 255).byte().numpy()).save(tmp_path / "mine.png")
+    assert main(["project", str(run), str(tmp_path / "mine.png"), "-o", str(tmp_path / "p.png"), "--steps", "100",
+                 "--edits", "3", "--save", str(tmp_path / "w.npz"), "--feature-weight", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "pixel MSE" in out
+    saved = np.load(tmp_path / "w.npz")
+    assert saved["ws"].shape == (1, G.num_ws, 16) and float(saved["mse"][0]) < 0.5 * baseline
+    grid = Image.open(tmp_path / "p.png")
+    assert grid.width == pytest.approx(5 * grid.height, rel=0.05)  # input, projection, three edits
+    with pytest.raises(GankitError, match="--keep"):
+        main(["project", str(run), str(tmp_path / "mine.png"), "-o", str(tmp_path / "q.png"), "--steps", "1",
+              "--keep", "everything"])
+
+
+def test_pad_adds_a_black_border_that_evaluation_crops_off_again():
+    plain = load_dataset(DataConfig(name="digits"), "test")
+    padded = load_dataset(DataConfig(name="digits", pad=4), "test")
+    assert padded.sample_shape == (1, 16, 16)
+    assert torch.equal(padded.x[:, :, 4:12, 4:12], plain.x) and (padded.x[:, :, :4] == -1).all()
+    from gankit.metrics.evaluate import EvalSettings, Evaluation
+
+    settings = EvalSettings(n=359, cache=False)
+    a = Evaluation(DataConfig(name="digits"), settings).score(plain.x)
+    b = Evaluation(DataConfig(name="digits", pad=4), settings).score(padded.x)
+    assert a["fid"] == pytest.approx(b["fid"], abs=1e-6) and abs(a["fid"]) < 1e-3
+    assert "data.pad" in b["provenance"]["crop"]
+    with pytest.raises(ConfigError, match="data.pad"):
+        load_dataset(DataConfig(name="toy2d", pad=2, num_samples=100), "train")
