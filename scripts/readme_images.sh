@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The latent-space and class grids shown in the README, drawn from trained runs with fixed seeds.
-#   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN] [VAE_RUN] [VAE2D_RUN] [TRANSLATION_RUNS]
+#   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN] [VAE_RUN] [VAE2D_RUN] [TRANSLATION_RUNS]  (STYLE=...)
 #   (defaults: the runs benchmarks/gan_quality.py and benchmarks/vae.py make, and runs/vae2d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,4 +41,26 @@ PYEOF
 "$GANKIT" translate "$TR/edges_l1_only" "$TMP/mnist_edges_A.npz" -o "$TMP/l.npz" --grid "$OUT/l1_only_edges.png"
 "$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_A.npz" -o "$TMP/ab.npz" --grid "$OUT/cyclegan_ab.png"
 "$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_B.npz" -o "$TMP/ba.npz" --direction BA --grid "$OUT/cyclegan_ba.png"
+rm -r "$TMP"
+# StyleGAN (#9): the benchmark's run (best checkpoint): style mixing, the truncation sweep, W interpolation, and
+# four MNIST test digits (28x28 PNG files, as a user's own) projected into W, each with six edits that keep its
+# coarse styles
+STYLE=${STYLE:-runs/bench_stylegan/stylegan_mnist/checkpoints/best.safetensors}
+"$GANKIT" latent mix "$STYLE" --cols 8 --seed 0 -o "$OUT/stylegan_mixing.png"
+"$GANKIT" latent truncation "$STYLE" --psi 1,0.8,0.6,0.4,0.2,0 --cols 8 --seed 0 -o "$OUT/stylegan_truncation.png"
+"$GANKIT" latent interpolate "$STYLE" --space w --rows 4 --steps 10 --seed 0 -o "$OUT/stylegan_interpolate_w.png"
+TMP=$(mktemp -d)
+"$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
+import sys
+from PIL import Image
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.images import to_uint8
+root, tmp = sys.argv[1], sys.argv[2]
+x = load_dataset(DataConfig(name="mnist", root=root), "test").x[:4]
+for i, arr in enumerate(to_uint8(x)):
+    Image.fromarray(arr[..., 0]).save(f"{tmp}/digit{i}.png")
+PYEOF
+"$GANKIT" project "$STYLE" "$TMP"/digit0.png "$TMP"/digit1.png "$TMP"/digit2.png "$TMP"/digit3.png --steps 300 \
+    --edits 6 --keep coarse --seed 0 -o "$OUT/stylegan_projection.png"
 rm -r "$TMP"

@@ -99,11 +99,13 @@ def test_minibatch_std_appends_the_groups_mean_feature_std():
     x = torch.randn(8, 3, 4, 4)
     out = minibatch_std(x, 4)
     assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], x)
-    for j in range(2):  # samples j, j + 2, j + 4, j + 6 form group j
-        members = x[j::2]
+    for j in range(2):  # samples 4j .. 4j + 3 form group j
+        members = x[4 * j:4 * j + 4]
         expected = (members.var(dim=0, unbiased=False) + 1e-8).sqrt().mean()
-        assert torch.allclose(out[j::2, 3], expected.expand(4, 4, 4), atol=1e-6)
-    assert not torch.allclose(out[0, 3], out[1, 3])
+        assert torch.allclose(out[4 * j:4 * j + 4, 3], expected.expand(4, 4, 4), atol=1e-6)
+    assert not torch.allclose(out[0, 3], out[4, 3])
+    # two ranks holding halves of the batch form the same groups as one process
+    assert torch.allclose(torch.cat([minibatch_std(x[:4], 4), minibatch_std(x[4:], 4)]), out)
     with pytest.raises(ValueError, match="multiple"):
         minibatch_std(torch.randn(6, 3, 4, 4), 4)
 
@@ -232,6 +234,7 @@ def test_projection_of_a_generated_image_recovers_it():
         target = G.synthesis(G.styles(G.sample_latent(4, generator=g))).clamp(-1, 1)
         mean_image = G.synthesis(style.mean_w(G, generator=g)[0].expand(1, G.num_ws, -1)).clamp(-1, 1)
     baseline = (target - mean_image).square().mean(dim=(1, 2, 3))
+    G.const.requires_grad_(False)  # a frozen parameter stays frozen, the others trainable
     result = style.project(G, target, steps=200, lr=0.1, generator=g)
     assert baseline.min() > 1e-2  # the targets are not the mean image already
     # gradient descent can stop in a local minimum: every image gets much closer, most are recovered
@@ -239,7 +242,7 @@ def test_projection_of_a_generated_image_recovers_it():
     assert result.mse.median() < 0.01 * baseline.median()
     assert result.losses[-1] < 0.1 * result.losses[0]
     assert result.ws.shape == (4, G.num_ws, 16) and torch.equal(result.ws[:, 0], result.ws[:, -1])
-    assert all(p.requires_grad for p in G.parameters())  # left as found
+    assert not G.const.requires_grad and all(p.requires_grad for n, p in G.named_parameters() if n != "const")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -251,11 +254,14 @@ def run(tmp_path_factory):
     return gankit.train(None, overrides=[*TINY, "train.steps=8"], out=tmp_path_factory.mktemp("sg") / "r")
 
 
-def test_training_grows_logs_resolution_and_alpha_and_the_checkpoint_remembers_its_level(run):
+def test_training_grows_logs_resolution_and_alpha_and_the_checkpoint_remembers_its_level(tmp_path):
+    run = gankit.train(None, overrides=[*TINY, "train.steps=4", "train.log_every=1"], out=tmp_path / "g")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"d_loss"' in line]
-    assert {"resolution", "alpha", "d_loss", "g_loss"} <= set(rows[-1])
+    # 2 steps stable at 8 px, then the fade-in to 16 px over 2 steps: alpha 0, 0.5
+    assert [(r["resolution"], r["alpha"]) for r in rows] == [(8, 1), (8, 1), (16, 0), (16, 0.5)]
     loaded = gankit.load(run)
-    assert loaded.generator.current_progress() == (2, 1.0)  # 8 stable for 2 steps, fade 2, stable 16 since step 4
+    assert loaded.generator.current_progress() == (2, 0.5)  # the buffers' initial value is (2, 1.0)
+    assert loaded.modules["discriminator"].progress.tolist() == [2, 0.5]
     assert loaded.generator.w_avg.norm() > 0  # the running mean moved
     assert loaded.sample(4, seed=0).shape == (4, 1, 16, 16)
 
@@ -323,12 +329,13 @@ def test_project_cli_fits_an_image_file_and_draws_edits(run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "pixel MSE" in out
     saved = np.load(tmp_path / "w.npz")
-    assert saved["ws"].shape == (1, G.num_ws, 16) and float(saved["mse"][0]) < 0.5 * baseline
+    # the plumbing (file in, pad, styles and grid out); recovery itself is tested on a generator above
+    assert saved["ws"].shape == (1, G.num_ws, 16) and float(saved["mse"][0]) < 0.9 * baseline
     grid = Image.open(tmp_path / "p.png")
     assert grid.width == pytest.approx(5 * grid.height, rel=0.05)  # input, projection, three edits
-    with pytest.raises(GankitError, match="--keep"):
-        main(["project", str(run), str(tmp_path / "mine.png"), "-o", str(tmp_path / "q.png"), "--steps", "1",
-              "--keep", "everything"])
+    assert main(["project", str(run), str(tmp_path / "mine.png"), "-o", str(tmp_path / "q.png"), "--steps", "1",
+                 "--keep", "everything"]) == 2
+    assert "--keep" in capsys.readouterr().err and not (tmp_path / "q.png").exists()
 
 
 def test_pad_adds_a_black_border_that_evaluation_crops_off_again():
@@ -345,3 +352,46 @@ def test_pad_adds_a_black_border_that_evaluation_crops_off_again():
     assert "data.pad" in b["provenance"]["crop"]
     with pytest.raises(ConfigError, match="data.pad"):
         load_dataset(DataConfig(name="toy2d", pad=2, num_samples=100), "train")
+
+
+@pytest.mark.parametrize("conv", ["adain", "modulated"])
+@pytest.mark.parametrize("side", [8, 32])
+def test_both_layer_kinds_map_codes_to_images_of_the_datas_shape_at_every_level(conv, side):
+    G = _generator(side, conv)
+    D = StyleGANDiscriminator(StyleGANConfig(**{**SMALL.__dict__, "conv": conv}), (1, side, side))
+    z = torch.randn(4, 16)
+    for level in range(G.levels):
+        for alpha in (0.5, 1.0):
+            x = G(z, progress=(level, alpha))
+            assert x.shape == (4, 1, side, side) and torch.isfinite(x).all()
+            assert D(x, progress=(level, alpha)).shape == (4,)
+    assert G.num_ws == 2 * G.levels
+
+
+def test_the_shipped_digits_config_and_the_modulated_option_train_under_bf16(tmp_path):
+    from gankit.config import load_config
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "stylegan_digits.yaml"
+    run = gankit.train(config, overrides=[*QUIET, "train.steps=2"], out=tmp_path / "shipped")
+    assert gankit.load(run).sample(2, seed=0).shape == (2, 1, 16, 16)
+    assert load_config(config).recipe.progressive
+    run = gankit.train(None, overrides=[*TINY, "model.conv=modulated", "train.precision=bf16", "train.steps=5"],
+                       out=tmp_path / "bf16")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"d_loss"' in line]
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
+    samples = gankit.load(run).sample(8, seed=0)
+    assert torch.isfinite(samples).all() and samples.std(dim=0).mean() > 1e-3
+
+
+def test_the_stylegan_recipe_refuses_another_model_and_a_batch_the_group_does_not_divide(tmp_path):
+    from gankit.config import load_config
+
+    assert load_config(None, ["model.name=stylegan"]).recipe.name == "stylegan"  # the model's own recipe
+    with pytest.raises(ConfigError, match="model.name=stylegan"):
+        gankit.train(None, overrides=[*QUIET, "recipe.name=stylegan", "model.name=dcgan", "data.size=16",
+                                      "train.steps=1"], out=tmp_path / "a")
+    with pytest.raises(ConfigError, match="mbstd_group"):
+        gankit.train(None, overrides=[*TINY, "train.batch_size=10", "train.steps=1"], out=tmp_path / "b")
+    with pytest.raises(ConfigError, match="start_size"):
+        gankit.train(None, overrides=[*TINY, "recipe.start_size=32", "train.steps=1"], out=tmp_path / "c")

@@ -318,6 +318,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
 
     target = Path(target)
     opts = EvalSettings(**settings)
+    if psi is not None and target.suffix == ".npz":
+        raise GankitError("psi truncates a StyleGAN run's samples; an .npz holds samples already drawn")
     if target.suffix == ".npz":
         if data is None:
             raise GankitError(f"{target} holds bare samples: say which dataset they imitate with --data NAME")
@@ -334,6 +336,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     if G is None and "regressor" not in run.modules:
         raise GankitError(f"this run's model ({run.config.model.name}) draws no samples and encodes nothing: "
                           "gankit eval scores generators, autoencoders and regressors")
+    if psi is not None and not hasattr(G, "truncate"):
+        raise GankitError(f"psi truncates a StyleGAN's styles in W; this run's model ({run.config.model.name}) has none")
     extra = _autoencoder_scores(run, data_cfg, iwae_k, iwae_n, opts.seed) if hasattr(G, "encode") else None
     if run.data_info.get("channels_a"):
         result = _translation_scores(run, data_cfg, opts, f"{target} (step {run.step})")
@@ -347,7 +351,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
         n = opts.default_n(evaluation.points)
         suffix = "" if psi is None else f", truncation psi={psi:g}"
         result = evaluation.score(run.sample(n, seed=opts.seed, psi=psi), source=f"{target} (step {run.step}{suffix})")
-        result["provenance"]["psi"] = psi
+        if psi is not None:
+            result["provenance"]["psi"] = psi
         if extra is not None:  # a VAE: its sample scores, then its reconstruction and likelihood scores
             result.update({k: v for k, v in extra.items() if k not in ("provenance", "warnings")})
             result["provenance"]["autoencoder"] = extra["provenance"]["autoencoder"]

@@ -199,6 +199,8 @@ def _project(args: argparse.Namespace) -> None:
     run = load(args.run, device=args.device)
     G = run.generator
     style._check(G)
+    if args.edits > 0:
+        style.parse_groups(args.keep)  # before the projection's minutes, not after
     channels, side = G.shape[0], G.shape[-1]
     pad = run.config.data.pad
     inner = side - 2 * pad
@@ -210,11 +212,13 @@ def _project(args: argparse.Namespace) -> None:
         x = read_samples(sources[0])
         if x.dim() != 4:
             raise GankitError(f"{sources[0]}: arr_0 must hold images (N, H, W, C)")
-        x = _fit_images(x, channels, inner, sources[0])
+        if x.shape[-1] != side or x.shape[-2] != side:  # at the run's full size (its own samples): as they are
+            x = F.pad(_fit_images(x, channels, inner, sources[0]), (pad,) * 4, value=-1.0)
+        else:
+            x = _fit_images(x, channels, side, sources[0])
     else:
         x = torch.from_numpy(read_images(sources, inner, channels).astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
-    if pad:
-        x = F.pad(x, (pad, pad, pad, pad), value=-1.0)
+        x = F.pad(x, (pad,) * 4, value=-1.0)
     evaluator = None
     if args.feature_weight > 0:
         try:
@@ -223,7 +227,7 @@ def _project(args: argparse.Namespace) -> None:
             print(f"note: pixels only ({err})")
     g = run.rng(args.seed)
     result = style.project(G, x, steps=args.steps, lr=args.lr, evaluator=evaluator,
-                           feature_weight=args.feature_weight, w_plus=args.w_plus, generator=g)
+                           feature_weight=args.feature_weight, w_plus=args.w_plus, crop=pad, generator=g)
     rows = [torch.cat([x[i:i + 1], result.images[i:i + 1]]) for i in range(len(x))]
     if args.edits > 0:
         edits = style.edit_grid(G, result, args.edits, args.keep, generator=g)

@@ -123,8 +123,9 @@ class Projection:
 
 def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float = 0.1, evaluator=None,
             feature_weight: float = 1.0, w_plus: bool = False, initial_noise: float = 0.05,
-            noise_ramp: float = 0.75, generator: torch.Generator | None = None) -> Projection:
-    """Styles whose images reproduce ``targets`` (N, C, H, W) in [-1, 1] (the generator's own shape)."""
+            noise_ramp: float = 0.75, crop: int = 0, generator: torch.Generator | None = None) -> Projection:
+    """Styles whose images reproduce ``targets`` (N, C, H, W) in [-1, 1] (the generator's own shape). ``crop``: a
+    border (the run's ``data.pad``) the evaluator's features leave out, as evaluation does."""
     _check(G)
     if targets.dim() != 4 or tuple(targets.shape[1:]) != tuple(G.shape):
         raise GankitError(f"images to project must have shape (N, {', '.join(map(str, G.shape))}), got "
@@ -139,10 +140,17 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
     layers = G.num_ws if w_plus else 1
     w = w_mean.repeat(len(targets), layers, 1).clone().requires_grad_(True)  # (N, layers, w_dim)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
-    features = None
+    features, net = None, None
     if evaluator is not None and feature_weight > 0:
         net = evaluator.net.to(device)
-        features = lambda x: net.features(evaluator.prepare(x))  # noqa: E731
+        net_requires = [p.requires_grad for p in net.parameters()]
+        net.requires_grad_(False)  # gradients flow through it to w, never into it
+
+        def features(x: torch.Tensor) -> torch.Tensor:
+            if crop:
+                x = x[..., crop:x.shape[-2] - crop, crop:x.shape[-1] - crop]
+            return net.features(evaluator.prepare(x))
+
         with torch.no_grad():
             target_feats = features(targets)
             target_norm = target_feats.square().mean(dim=1).clamp_min(1e-8)
@@ -169,6 +177,9 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
     finally:
         for p, flag in zip(G.parameters(), requires):
             p.requires_grad_(flag)
+        if net is not None:
+            for p, flag in zip(net.parameters(), net_requires):
+                p.requires_grad_(flag)
         G.train(was_training)
     ws = w.detach().expand(-1, G.num_ws, -1) if not w_plus else w.detach()
     images = _render(G, ws)
@@ -183,16 +194,20 @@ def _ramp(frac: float, done: float, rampdown: float = 0.25, rampup: float = 0.05
     return (0.5 - 0.5 * math.cos(down * math.pi)) * min(1.0, done / rampup)
 
 
+def parse_groups(text: str) -> list[str]:
+    """'coarse,middle' -> ['coarse', 'middle']; anything else than the three group names is refused."""
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    if not names or any(k not in GROUPS for k in names):
+        raise GankitError(f"--keep {text!r}: expected one or more of {', '.join(GROUPS)}, comma-separated")
+    return names
+
+
 def edit_grid(G: nn.Module, projection: Projection, edits: int = 6, keep: str = "coarse", *,
               generator: torch.Generator | None = None) -> torch.Tensor:
     """Per projected image: ``edits`` variants that keep its styles in the ``keep`` group(s) (comma-separated
     names) and take the others from random codes. Returns (N * edits, C, H, W)."""
     groups = style_groups(G)
-    names = [k.strip() for k in keep.split(",") if k.strip()]
-    bad = [k for k in names if k not in groups]
-    if bad or not names:
-        raise GankitError(f"--keep {keep!r}: expected one or more of {', '.join(GROUPS)}, comma-separated")
-    kept = sorted({i for k in names for i in groups[k]})
+    kept = sorted({i for k in parse_groups(keep) for i in groups[k]})
     swapped = [i for i in range(G.num_ws) if i not in kept]
     device = G.const.device
     out = []
@@ -202,5 +217,6 @@ def edit_grid(G: nn.Module, projection: Projection, edits: int = 6, keep: str = 
     return _render(G, torch.cat(out))
 
 
-__all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_styles", "mixing_grid", "project", "style_groups",
+__all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_styles", "mixing_grid", "parse_groups", "project",
+           "style_groups",
            "take_styles", "truncation_grid", "w_interpolation_grid"]

@@ -14,8 +14,9 @@ Generator = mapping network + synthesis network:
   ``conv: modulated`` (StyleGAN2, sec. 2.2): ``[upsample] -> modulated conv3x3 (weights x s = A(w) per input channel,
   then demodulated: each output channel's weights rescaled to unit L2 norm) -> + noise -> + bias -> LeakyReLU``; here
   both layers at 4x4 are convolutions.
-* **output**: a 1x1 "toRGB" at every resolution (modulated, without demodulation, in the StyleGAN2 option). The
-  image has no tanh (as in the papers); :meth:`StyleGANGenerator.sample` clamps to [-1, 1].
+* **output**: a 1x1 "toRGB" at every resolution (modulated, without demodulation, in the StyleGAN2 option, by the
+  w of the level's second layer, where StyleGAN2 feeds it the next layer's). The image has no tanh (as in the papers);
+  :meth:`StyleGANGenerator.sample` clamps to [-1, 1].
 
 **Equalised learning rate** (Karras et al. 2018, sec. 4.1): every weight is stored as N(0, 1) / lr_mul and multiplied
 at run time by lr_mul x He's constant gain / sqrt(fan_in) (gain sqrt(2) before a LeakyReLU, 1 for toRGB, the
@@ -37,8 +38,10 @@ progress; a fixed-resolution model keeps level = top, alpha = 1.
 feature over groups of ``mbstd_group`` samples, averaged to one number per group, appended as a constant channel),
 a 3x3 convolution, and two fully connected layers.
 
-Not built: the blur (low-pass) filters around up/downsampling, StyleGAN2's skip/residual architectures, path length
-regularisation and class conditioning.
+Not built: the blur (low-pass) filters around up/downsampling, StyleGAN2's skip/residual architectures and single
+4x4 convolution, path length regularisation, StyleGAN2's Adam correction for lazy regularisation, per-resolution
+batch sizes, and class conditioning. Under torchrun the running mean of w follows rank 0's share of each batch (the
+buffers are broadcast from rank 0 every step).
 """
 
 from __future__ import annotations
@@ -258,8 +261,10 @@ class StyleLayer(nn.Module):
             x = self.noise(x, noise_mode, generator)
         x = leaky(x + self.bias[None, :, None, None])
         if self.mode == "adain":
-            x = adain(x, style[:, :self.c_out], style[:, self.c_out:])
-        return x
+            return adain(x, style[:, :self.c_out], style[:, self.c_out:])
+        # demodulated weights have unit norm, so the activation's gain (He's sqrt(2), which the equalised convolutions
+        # of the AdaIN layers carry in their weights) is applied here, as StyleGAN2 does after its bias and LeakyReLU
+        return x * RELU_GAIN
 
 
 class ToRGB(nn.Module):
@@ -314,8 +319,10 @@ class StyleGANGenerator(Generator):
     # -- progress -------------------------------------------------------------------------------------------------
 
     def set_progress(self, level: int, alpha: float) -> None:
-        """Grow to ``level`` (0: 4x4) with the fade-in weight ``alpha`` of its new layers."""
-        self.progress.copy_(torch.tensor([float(level), float(alpha)]))
+        """Grow to ``level`` (0: 4x4) with the fade-in weight ``alpha`` of its new layers (scalar fills: no host
+        synchronisation on a GPU)."""
+        self.progress[0] = float(level)
+        self.progress[1] = float(alpha)
 
     def current_progress(self) -> tuple[int, float]:
         """(level, alpha) from the buffer (a host read)."""
@@ -394,15 +401,16 @@ class StyleGANGenerator(Generator):
 def minibatch_std(x: torch.Tensor, group: int) -> torch.Tensor:
     """Append one channel: the std of every feature over groups of ``group`` samples (or the whole batch when it is
     smaller), averaged over features and pixels, broadcast to the group's samples. (B, C, H, W) -> (B, C + 1, H, W).
-    Samples are grouped by stride (sample i is in group i mod (B / group)), as in ProGAN's reshape."""
+    Groups are runs of consecutive samples (ProGAN groups by stride; consecutive groups are the same under torchrun,
+    where each rank holds consecutive rows of the global batch, as long as its share is a multiple of the group)."""
     b, c, h, w = x.shape
     g = min(group, b)
     if b % g:
         raise ValueError(f"minibatch std: batch {b} is not a multiple of the group size {g}")
-    y = x.float().reshape(g, b // g, c, h, w)
-    std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (B/g, C, H, W)
+    y = x.float().reshape(b // g, g, c, h, w)
+    std = (y.var(dim=1, unbiased=False) + 1e-8).sqrt()  # (B/g, C, H, W)
     stat = std.mean(dim=(1, 2, 3))  # (B/g,)
-    stat = stat.repeat(g)[:, None, None, None].expand(b, 1, h, w).to(x.dtype)
+    stat = stat.repeat_interleave(g)[:, None, None, None].expand(b, 1, h, w).to(x.dtype)
     return torch.cat([x, stat], dim=1)
 
 
@@ -441,7 +449,8 @@ class StyleGANDiscriminator(nn.Module):
 
     def set_progress(self, level: int, alpha: float) -> None:
         """Grow to ``level`` with fade-in weight ``alpha`` (as the generator)."""
-        self.progress.copy_(torch.tensor([float(level), float(alpha)]))
+        self.progress[0] = float(level)
+        self.progress[1] = float(alpha)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, *,
                 progress: tuple[int, float] | None = None) -> torch.Tensor:
@@ -478,4 +487,4 @@ def _build(cfg: StyleGANConfig, shape: tuple[int, ...], num_classes: int) -> dic
     return {"generator": StyleGANGenerator(cfg, shape), "discriminator": StyleGANDiscriminator(cfg, shape)}
 
 
-MODELS.register("stylegan", config=StyleGANConfig)(_build)
+MODELS.register("stylegan", config=StyleGANConfig, recipe="stylegan")(_build)

@@ -122,6 +122,7 @@ class StyleGANRecipe(AdversarialRecipe):
         """Restore :meth:`state_dict`."""
         super().load_state_dict(state)
         self.g_steps = int(state.get("g_steps", 0))
+        self._shown = None  # the networks' buffers were restored too: write the schedule's progress again
 
     def current_progress(self) -> tuple[int, float]:
         """(level, alpha) for the next step."""

@@ -172,7 +172,10 @@ class Trainer:
             self.evaluation = self.dist.on_main(self._make_evaluation)
             self.monitor = CollapseMonitor(cfg.health, diversity(data.x[:len(self.preview)]))
         self.test_data = self.dist.on_main(lambda: self._recipe_test_split(data)) if self.G is None else None
-        if cfg.train.compile:  # last: the EMA copy above must be taken of the uncompiled generator
+        if cfg.train.compile and cfg.model.name == "stylegan":
+            _say("note: train.compile=true is not applied to StyleGAN yet (its step calls the mapping and synthesis "
+                 "networks directly, and a fade-in changes alpha every step): it runs eagerly")
+        elif cfg.train.compile:  # last: the EMA copy above must be taken of the uncompiled generator
             # compiled code has no double backward, which WGAN-GP and R1 take through D
             double_backward = getattr(cfg.recipe, "penalty", "none") != "none"
             skip = {"discriminator"} if double_backward else set()
