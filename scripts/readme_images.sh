@@ -9,6 +9,36 @@ CGAN=${2:-runs/bench/cgan_mnist}
 OUT=docs/images
 GANKIT=${GANKIT:-.venv/bin/gankit}
 mkdir -p "$OUT"
+MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
+PY=${PY:-.venv/bin/python}
+stylegan_images() {
+    # StyleGAN (#9): the benchmark's run (best checkpoint): style mixing, the truncation sweep, W interpolation, and
+    # four MNIST test digits (28x28 PNG files, as a user's own) projected into W, each with six edits that keep its
+    # coarse styles
+    STYLE=${STYLE:-runs/bench_stylegan/stylegan_mnist/checkpoints/best.safetensors}
+    "$GANKIT" latent mix "$STYLE" --cols 8 --seed 0 -o "$OUT/stylegan_mixing.png"
+    "$GANKIT" latent truncation "$STYLE" --psi 1,0.8,0.6,0.4,0.2,0 --cols 8 --seed 0 -o "$OUT/stylegan_truncation.png"
+    "$GANKIT" latent interpolate "$STYLE" --space w --rows 4 --steps 10 --seed 0 -o "$OUT/stylegan_interpolate_w.png"
+    TMP=$(mktemp -d)
+    "$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
+import sys
+from PIL import Image
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.images import to_uint8
+root, tmp = sys.argv[1], sys.argv[2]
+x = load_dataset(DataConfig(name="mnist", root=root), "test").x[:4]
+for i, arr in enumerate(to_uint8(x)):
+    Image.fromarray(arr[..., 0]).save(f"{tmp}/digit{i}.png")
+PYEOF
+    "$GANKIT" project "$STYLE" "$TMP"/digit0.png "$TMP"/digit1.png "$TMP"/digit2.png "$TMP"/digit3.png --steps 300 \
+        --edits 6 --keep coarse --seed 0 -o "$OUT/stylegan_projection.png"
+    rm -r "$TMP"
+}
+if [ "${PART:-all}" = stylegan ]; then  # PART=stylegan scripts/readme_images.sh: the StyleGAN images alone
+    stylegan_images
+    exit 0
+fi
 "$GANKIT" latent interpolate "$DCGAN" --rows 6 --steps 10 --seed 0 -o "$OUT/dcgan_interpolate.png"
 "$GANKIT" latent traverse "$DCGAN" --dims 0,1,2,3,4,5 --steps 9 --seed 0 -o "$OUT/dcgan_traverse.png"
 "$GANKIT" latent arithmetic "$DCGAN" "7 thick - 7 thin + 3 thin" --seed 0 -o "$OUT/dcgan_arithmetic.png"
@@ -23,8 +53,6 @@ cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchm
 # image-to-image translation (#8): the first 10 test inputs of each task, translated by the benchmark's runs
 TR=${5:-runs/bench_translation}
 COLOUR=${COLOUR:-$TR/colour}  # the README uses the 25-minute run: COLOUR=runs/bench_translation25/colour
-MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
-PY=${PY:-.venv/bin/python}
 TMP=$(mktemp -d)
 "$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
 import sys
@@ -42,25 +70,4 @@ PYEOF
 "$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_A.npz" -o "$TMP/ab.npz" --grid "$OUT/cyclegan_ab.png"
 "$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_B.npz" -o "$TMP/ba.npz" --direction BA --grid "$OUT/cyclegan_ba.png"
 rm -r "$TMP"
-# StyleGAN (#9): the benchmark's run (best checkpoint): style mixing, the truncation sweep, W interpolation, and
-# four MNIST test digits (28x28 PNG files, as a user's own) projected into W, each with six edits that keep its
-# coarse styles
-STYLE=${STYLE:-runs/bench_stylegan/stylegan_mnist/checkpoints/best.safetensors}
-"$GANKIT" latent mix "$STYLE" --cols 8 --seed 0 -o "$OUT/stylegan_mixing.png"
-"$GANKIT" latent truncation "$STYLE" --psi 1,0.8,0.6,0.4,0.2,0 --cols 8 --seed 0 -o "$OUT/stylegan_truncation.png"
-"$GANKIT" latent interpolate "$STYLE" --space w --rows 4 --steps 10 --seed 0 -o "$OUT/stylegan_interpolate_w.png"
-TMP=$(mktemp -d)
-"$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
-import sys
-from PIL import Image
-from gankit.config import DataConfig
-from gankit.data import load_dataset
-from gankit.images import to_uint8
-root, tmp = sys.argv[1], sys.argv[2]
-x = load_dataset(DataConfig(name="mnist", root=root), "test").x[:4]
-for i, arr in enumerate(to_uint8(x)):
-    Image.fromarray(arr[..., 0]).save(f"{tmp}/digit{i}.png")
-PYEOF
-"$GANKIT" project "$STYLE" "$TMP"/digit0.png "$TMP"/digit1.png "$TMP"/digit2.png "$TMP"/digit3.png --steps 300 \
-    --edits 6 --keep coarse --seed 0 -o "$OUT/stylegan_projection.png"
-rm -r "$TMP"
+stylegan_images

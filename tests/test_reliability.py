@@ -63,7 +63,10 @@ RECIPE_MODELS = {"adversarial": [],
                  "pix2pix": ["model.name=pix2pix", "data.name=test_mirrored_pairs", "model.width=4", "model.d_width=4",
                              "model.d_layers=1"],
                  "cyclegan": ["model.name=cyclegan", "data.name=test_mirrored_unpaired", "model.width=4",
-                              "model.res_blocks=1", "model.d_width=4", "model.d_layers=1", "recipe.pool_size=4"]}
+                              "model.res_blocks=1", "model.d_width=4", "model.d_layers=1", "recipe.pool_size=4"],
+                 "stylegan": ["model.name=stylegan", "data.size=16", "model.latent_dim=8", "model.w_dim=8",
+                              "model.mapping_layers=2", "model.width=8", "model.min_width=4", "recipe.phase_steps=6",
+                              "recipe.penalty_every=4", "train.ema=0.9"]}
 
 
 def test_every_recipe_has_a_resume_case():

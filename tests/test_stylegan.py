@@ -117,7 +117,11 @@ def test_minibatch_std_appends_the_groups_mean_feature_std():
 def test_at_alpha_zero_the_faded_output_is_the_upsampled_lower_resolution_output():
     G = _generator(32)
     ws = G.styles(torch.randn(3, 16))
+    tanh_low = G.synthesis(ws, progress=(2, 1.0))
+    assert torch.allclose(G.synthesis(ws, progress=(3, 0.0)), tanh_low, atol=1e-6)  # the default tanh output
+    G.cfg.output = "linear"  # the papers' image, where the blend is visible as it is
     low = G.synthesis(ws, progress=(2, 1.0))  # 16x16, upsampled to 32
+    assert torch.allclose(torch.tanh(low), tanh_low, atol=1e-6)
     assert torch.allclose(G.synthesis(ws, progress=(3, 0.0)), low, atol=1e-6)
     top = G.synthesis(ws, progress=(3, 1.0))
     assert (top - low).abs().max() > 1e-3  # the new level does change the image

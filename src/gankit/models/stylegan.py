@@ -15,8 +15,11 @@ Generator = mapping network + synthesis network:
   then demodulated: each output channel's weights rescaled to unit L2 norm) -> + noise -> + bias -> LeakyReLU``; here
   both layers at 4x4 are convolutions.
 * **output**: a 1x1 "toRGB" at every resolution (modulated, without demodulation, in the StyleGAN2 option, by the
-  w of the level's second layer, where StyleGAN2 feeds it the next layer's). The image has no tanh (as in the papers);
-  :meth:`StyleGANGenerator.sample` clamps to [-1, 1].
+  w of the level's second layer, where StyleGAN2 feeds it the next layer's), then ``output``: ``tanh`` by default,
+  a departure from the papers' linear image (``output: linear``): on data whose pixels sit at the ends of [-1, 1],
+  as MNIST's black background does, the linear image has to learn to hit -1 exactly and the discriminator sees every
+  miss; on 8x8 digits, 600 steps, seed 0, evaluator-FID on 2,000 samples fell from 128 (linear) to 37 (tanh).
+  :meth:`StyleGANGenerator.sample` clamps to [-1, 1] (a no-op under tanh).
 
 **Equalised learning rate** (Karras et al. 2018, sec. 4.1): every weight is stored as N(0, 1) / lr_mul and multiplied
 at run time by lr_mul x He's constant gain / sqrt(fan_in) (gain sqrt(2) before a LeakyReLU, 1 for toRGB, the
@@ -79,6 +82,7 @@ class StyleGANConfig:
     mbstd_group: int = 4  # minibatch standard deviation: group size (the batch must be a multiple, or smaller)
     w_avg_beta: float = 0.995  # running mean of w: w_avg <- beta w_avg + (1 - beta) mean(w) every generator step
     truncation_cutoff: int | None = None  # truncation acts on layers < cutoff (None: every layer)
+    output: Literal["linear", "tanh"] = "tanh"  # tanh (as DCGAN), or the papers' linear image; see the docstring
 
     def __post_init__(self) -> None:
         for key in ("latent_dim", "w_dim", "mapping_layers", "width", "min_width", "mbstd_group"):
@@ -88,6 +92,8 @@ class StyleGANConfig:
             raise ConfigError(f"model.mapping_lr_mul={self.mapping_lr_mul} is out of range: expected (0, 1]")
         if not 0 <= self.w_avg_beta < 1:
             raise ConfigError(f"model.w_avg_beta={self.w_avg_beta} is out of range: expected [0, 1)")
+        if self.output not in ("linear", "tanh"):
+            raise ConfigError(f"model.output={self.output!r}: expected linear or tanh")
         if self.conv not in ("adain", "modulated"):
             raise ConfigError(f"model.conv={self.conv!r}: expected adain or modulated")
         if self.truncation_cutoff is not None and self.truncation_cutoff < 1:
@@ -372,6 +378,8 @@ class StyleGANGenerator(Generator):
             # previous holds the input of this level's block, i.e. the output of level - 1
             low = self.to_rgb[level - 1](previous, ws[:, 2 * level - 1])
             image = torch.lerp(up2(low), image, alpha)
+        if self.cfg.output == "tanh":
+            image = torch.tanh(image)
         factor = self.shape[-1] // image.shape[-1]
         return image if factor == 1 else F.interpolate(image, scale_factor=factor, mode="nearest")
 
