@@ -92,6 +92,14 @@ def test_demodulation_makes_the_convolution_blind_to_the_styles_scale_and_keeps_
     assert torch.allclose(plain[:1], one, atol=1e-4)
 
 
+def test_a_modulated_layer_applies_the_activation_gain_after_demodulation():
+    torch.manual_seed(7)
+    layer = StyleLayer(StyleGANConfig(**{**SMALL.__dict__, "conv": "modulated"}), 8, 6, 8, up=False, conv=True)
+    x, w = torch.randn(2, 8, 8, 8), torch.randn(2, 16)
+    conv = modulated_conv2d(x, layer.weight * layer.scale, layer.style(w))
+    assert torch.allclose(layer(x, w, "none", None), F.leaky_relu(conv, 0.2) * math.sqrt(2), atol=1e-5)
+
+
 def test_minibatch_std_appends_the_groups_mean_feature_std():
     torch.manual_seed(4)
     same = torch.randn(1, 3, 4, 4).expand(8, -1, -1, -1)
@@ -117,15 +125,13 @@ def test_minibatch_std_appends_the_groups_mean_feature_std():
 def test_at_alpha_zero_the_faded_output_is_the_upsampled_lower_resolution_output():
     G = _generator(32)
     ws = G.styles(torch.randn(3, 16))
-    tanh_low = G.synthesis(ws, progress=(2, 1.0))
-    assert torch.allclose(G.synthesis(ws, progress=(3, 0.0)), tanh_low, atol=1e-6)  # the default tanh output
-    G.cfg.output = "linear"  # the papers' image, where the blend is visible as it is
-    low = G.synthesis(ws, progress=(2, 1.0))  # 16x16, upsampled to 32
-    assert torch.allclose(torch.tanh(low), tanh_low, atol=1e-6)
-    assert torch.allclose(G.synthesis(ws, progress=(3, 0.0)), low, atol=1e-6)
-    top = G.synthesis(ws, progress=(3, 1.0))
-    assert (top - low).abs().max() > 1e-3  # the new level does change the image
-    assert torch.allclose(G.synthesis(ws, progress=(3, 0.5)), 0.5 * (low + top), atol=1e-5)
+    for output in ("tanh", "linear"):  # the default tanh, and the papers' linear image; both blend images
+        G.cfg.output = output
+        low = G.synthesis(ws, progress=(2, 1.0))  # 16x16, upsampled to 32
+        top = G.synthesis(ws, progress=(3, 1.0))
+        assert torch.allclose(G.synthesis(ws, progress=(3, 0.0)), low, atol=1e-6)
+        assert torch.allclose(G.synthesis(ws, progress=(3, 0.5)), 0.5 * (low + top), atol=1e-5)
+        assert (top - low).abs().max() > 1e-3  # the new level does change the image
     assert torch.equal(low[..., ::2, ::2], low[..., 1::2, 1::2])  # a 16x16 image shown at 32x32
     D = StyleGANDiscriminator(SMALL, (1, 32, 32))
     x = torch.randn(4, 1, 32, 32)
@@ -231,7 +237,7 @@ def test_the_recipe_mixes_most_fakes_at_a_crossover_among_the_layers_in_use(tmp_
 def test_projection_of_a_generated_image_recovers_it():
     G = _generator(16, seed=6)
     with torch.no_grad():
-        for rgb in G.to_rgb:  # an untrained generator's images overshoot [-1, 1]; projection targets do not
+        for rgb in G.to_rgb:  # an untrained generator's images sit at tanh's ends; projection targets need not
             rgb.conv.weight.mul_(0.3)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -293,6 +299,10 @@ def test_psi_on_a_model_without_w_is_refused(tmp_path, tiny_overrides):
         gankit.load(other).sample(2, psi=0.5)
     with pytest.raises(GankitError, match="StyleGAN"):
         style.mixing_grid(gankit.load(other).generator)
+    with pytest.raises(GankitError, match="W"):
+        gankit.evaluate(other, psi=0.5)
+    with pytest.raises(GankitError, match="already drawn"):
+        gankit.evaluate(tmp_path / "samples.npz", data="digits", psi=0.5)
 
 
 def test_style_groups_split_the_resolutions_into_thirds():

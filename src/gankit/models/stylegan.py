@@ -373,15 +373,17 @@ class StyleGANGenerator(Generator):
             first, second = self.blocks[lv]
             x = first(x, ws[:, 2 * lv], noise_mode, generator)
             x = second(x, ws[:, 2 * lv + 1], noise_mode, generator)
-        image = self.to_rgb[level](x, ws[:, 2 * level + 1])
+        image = self._output(self.to_rgb[level](x, ws[:, 2 * level + 1]))
         if level > 0 and alpha < 1:  # fade-in: the lower level's image, upsampled, blended with this one's
-            # previous holds the input of this level's block, i.e. the output of level - 1
-            low = self.to_rgb[level - 1](previous, ws[:, 2 * level - 1])
+            # previous holds the input of this level's block, i.e. the output of level - 1; each image goes through
+            # the output function before the blend, so G fades in pixel space exactly as the reals are faded
+            low = self._output(self.to_rgb[level - 1](previous, ws[:, 2 * level - 1]))
             image = torch.lerp(up2(low), image, alpha)
-        if self.cfg.output == "tanh":
-            image = torch.tanh(image)
         factor = self.shape[-1] // image.shape[-1]
         return image if factor == 1 else F.interpolate(image, scale_factor=factor, mode="nearest")
+
+    def _output(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(image) if self.cfg.output == "tanh" else image
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, psi: float | None = None,
                 noise_mode: str | None = None, generator: torch.Generator | None = None,
