@@ -198,7 +198,7 @@ def _project(args: argparse.Namespace) -> None:
 
     run = load(args.run, device=args.device)
     G = run.generator
-    style._check(G)
+    style.require_stylegan(G)
     if args.edits > 0:
         style.parse_groups(args.keep)  # before the projection's minutes, not after
     channels, side = G.shape[0], G.shape[-1]

@@ -30,7 +30,8 @@ from ..recipes.stylegan import mix_styles
 GROUPS = ("coarse", "middle", "fine")
 
 
-def _check(G: nn.Module) -> None:
+def require_stylegan(G: nn.Module) -> None:
+    """Refuse a generator without a W space (anything but StyleGAN)."""
     if not hasattr(G, "synthesis") or not hasattr(G, "w_avg"):
         raise GankitError("this needs a StyleGAN generator (model.name=stylegan): its styles live in W, which "
                           f"a {type(G).__name__} does not have")
@@ -54,7 +55,7 @@ def _styles(G: nn.Module, z: torch.Tensor, psi: float | None = None) -> torch.Te
 
 def style_groups(G: nn.Module) -> dict[str, range]:
     """Style-layer indices of the coarse, middle and fine resolutions (two layers per resolution)."""
-    _check(G)
+    require_stylegan(G)
     n = G.levels
     b1, b2 = math.ceil(n / 3), math.ceil(2 * n / 3)
     return {"coarse": range(0, 2 * b1), "middle": range(2 * b1, 2 * b2), "fine": range(2 * b2, 2 * n)}
@@ -72,7 +73,7 @@ def mean_w(G: nn.Module, n: int = 10_000, *, generator: torch.Generator | None =
            ) -> tuple[torch.Tensor, float]:
     """(mean of w over n codes (w_dim,), root mean squared distance of w from it) -- the projector's start and
     noise scale, measured afresh (a generator's running w_avg is only as good as its training was long)."""
-    _check(G)
+    require_stylegan(G)
     z = G.sample_latent(n, generator=generator)
     w = torch.cat([G.mapping(z[i:i + 2000]) for i in range(0, n, 2000)])
     mean = w.mean(dim=0)
@@ -82,7 +83,7 @@ def mean_w(G: nn.Module, n: int = 10_000, *, generator: torch.Generator | None =
 def mixing_grid(G: nn.Module, cols: int = 6, *, generator: torch.Generator | None = None,
                 psi: float | None = None) -> tuple[torch.Tensor, list[str]]:
     """(images (rows * cols, C, H, W), row names): rows A, B, then A with B's styles at each non-empty group."""
-    _check(G)
+    require_stylegan(G)
     ws_a = _styles(G, G.sample_latent(cols, generator=generator), psi)
     ws_b = _styles(G, G.sample_latent(cols, generator=generator), psi)
     rows, names = [ws_a, ws_b], ["A", "B"]
@@ -96,7 +97,7 @@ def mixing_grid(G: nn.Module, cols: int = 6, *, generator: torch.Generator | Non
 def truncation_grid(G: nn.Module, psis: list[float], cols: int = 8, *,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """(len(psis) * cols, C, H, W): row i shows the same ``cols`` codes truncated with psis[i] (psi 0: w_avg)."""
-    _check(G)
+    require_stylegan(G)
     ws = _styles(G, G.sample_latent(cols, generator=generator))
     return _render(G, torch.cat([G.truncate(ws, psi) for psi in psis]))
 
@@ -104,7 +105,7 @@ def truncation_grid(G: nn.Module, psis: list[float], cols: int = 8, *,
 def w_interpolation_grid(G: nn.Module, rows: int = 8, steps: int = 10, *,
                          generator: torch.Generator | None = None) -> torch.Tensor:
     """(rows * steps, C, H, W): each row walks a straight line in W between two mapped codes."""
-    _check(G)
+    require_stylegan(G)
     ends = _styles(G, G.sample_latent(2 * rows, generator=generator))[:, 0]  # (2 rows, w_dim)
     t = torch.linspace(0, 1, steps, device=ends.device)[:, None]
     w = torch.cat([torch.lerp(ends[2 * i], ends[2 * i + 1], t) for i in range(rows)])  # (rows * steps, w_dim)
@@ -126,7 +127,7 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
             noise_ramp: float = 0.75, crop: int = 0, generator: torch.Generator | None = None) -> Projection:
     """Styles whose images reproduce ``targets`` (N, C, H, W) in [-1, 1] (the generator's own shape). ``crop``: a
     border (the run's ``data.pad``) the evaluator's features leave out, as evaluation does."""
-    _check(G)
+    require_stylegan(G)
     if targets.dim() != 4 or tuple(targets.shape[1:]) != tuple(G.shape):
         raise GankitError(f"images to project must have shape (N, {', '.join(map(str, G.shape))}), got "
                           f"{tuple(targets.shape)}")
@@ -218,5 +219,6 @@ def edit_grid(G: nn.Module, projection: Projection, edits: int = 6, keep: str = 
 
 
 __all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_styles", "mixing_grid", "parse_groups", "project",
+           "require_stylegan",
            "style_groups",
            "take_styles", "truncation_grid", "w_interpolation_grid"]
