@@ -18,12 +18,20 @@ warm-up round. ``gflops`` is the model's floating-point work per step (counted o
 ``torch.utils.flop_counter`` on gankit's step: matrix products and convolutions, forward and backward; the plain loop
 also computes D's weight gradients in its G update, which gankit skips by freezing D, so its own work is a little
 larger than counted) times steps per second, next to the machine's matrix-product rate measured in the same run
-(2048 x 2048 products, fp32 and bf16): a reference rate, not a bound, since convolutions can exceed it.
+(2048 x 2048 products, fp32 and bf16; 512 x 512 for bf16 where the CPU has no bf16 support, ``bf16_supported``
+false, since the generic code takes minutes for the larger size): a reference rate, not a bound, since convolutions
+can exceed it.
+With ``--profile``, one more round of each side runs under ``torch.profiler``: ``profile`` gives its milliseconds
+per step and those spent in matrix products and convolutions (the ops' self time), and ``speedup_bound`` is the
+plain loop's time per step over gankit's time in those ops: the speed-up gankit would reach if everything else it
+does took no time, i.e. the most any loop that computes the same products in the same precision can reach (the
+profiler's own per-op cost slows the plain loop more than the kernels, so the bound leans high).
 ``peak_rss_mb`` is the process's peak resident memory after the workload (it only grows: read the increments);
 on CUDA ``peak_cuda_mb`` is the allocator's peak for the workload.
 
     python benchmarks/performance.py --mnist ../shared/data/mnist                       # all workloads, 2 threads
     python benchmarks/performance.py --workloads dcgan64 --set train.precision=bf16     # one setting of gankit's
+    python benchmarks/performance.py --profile                                          # + the speed-up bound
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from gankit.config import load_config
 from gankit.data import load_dataset
 from gankit.models import build_models
 from gankit.train import Trainer
+from gankit.train.precision import bf16_note
 from gankit.train.trainer import derive_seed
 
 HERE = Path(__file__).resolve().parent
@@ -234,6 +243,25 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats
     return 2 * n ** 3 / best / 1e9
 
 
+KERNEL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # and every op with "conv" in its name
+
+
+def kernel_profile(fn, steps: int) -> dict:
+    """Wall-clock milliseconds per step of ``fn`` (``steps`` steps) under ``torch.profiler``, and how many of them
+    the matrix-product and convolution ops take (their self time, so nested ops are not counted twice)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities) as prof:
+        started = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - started
+    kernel = sum(e.self_cpu_time_total + getattr(e, "self_device_time_total", 0) for e in prof.key_averages()
+                 if e.key in KERNEL_OPS or "conv" in e.key) / 1e6
+    return {"ms_per_step": round(1e3 * wall / steps, 2), "kernel_ms_per_step": round(1e3 * kernel / steps, 2),
+            "kernel_share": round(kernel / wall, 3)}
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -258,6 +286,7 @@ def run_workload(name: str, args, images: np.ndarray, device: torch.device) -> d
                 elapsed = timed(sides[side], device)
                 if round_:
                     seconds[side].append(elapsed)
+        profiled = {side: kernel_profile(sides[side], args.steps) for side in sides} if args.profile else None
     batch = gankit_cfg.train.batch_size
     out = {"config": config, "batch_size": batch, "steps_per_round": args.steps, "rounds": args.rounds,
            "gflop_per_step": round(flops / 1e9, 4), "overrides": args.overrides}
@@ -266,6 +295,11 @@ def run_workload(name: str, args, images: np.ndarray, device: torch.device) -> d
         out[side] = {"steps_per_s": round(rate, 2), "images_per_s": round(rate * batch, 1),
                      "gflops": round(rate * flops / 1e9, 2), "round_seconds": [round(t, 3) for t in times]}
     out["speedup"] = round(out["gankit"]["steps_per_s"] / out["plain"]["steps_per_s"], 3)
+    if profiled:
+        for side in profiled:
+            out[side]["profile"] = profiled[side]
+        # what gankit would reach if everything but its products and convolutions took no time at all
+        out["speedup_bound"] = round(profiled["plain"]["ms_per_step"] / profiled["gankit"]["kernel_ms_per_step"], 3)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     if device.type == "cuda":
         out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
@@ -280,6 +314,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the timed rounds, one profiled round of each side: the time in matrix products "
+                             "and convolutions, and the speed-up bound it implies")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for the gankit side only, e.g. train.precision=bf16 (repeatable)")
     args = parser.parse_args()
@@ -289,12 +326,16 @@ def main() -> None:
     images = load_dataset(load_config(None, ["data.name=mnist", f"data.root={args.mnist}"]).data, "train").x
     images = ((images[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()  # the uint8 files, as a tutorial reads
     started = time.monotonic()
+    bf16_native = bf16_note(device) is None
     result = {"machine": {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else
                           platform.processor() or platform.machine(),
                           "threads": torch.get_num_threads(), "cores": os.cpu_count(), "torch": torch.__version__,
                           "python": platform.python_version(), "gankit": gankit.__version__},
               "matmul_peak_gflops": {"fp32": round(matmul_peak(torch.float32, device), 1),
-                                     "bf16": round(matmul_peak(torch.bfloat16, device), 1)},
+                                     # generic code on CPUs without bf16 support: 2048^3 would take minutes
+                                     "bf16": round(matmul_peak(torch.bfloat16, device, *(
+                                         (2048, 10) if bf16_native else (512, 2))), 1)},
+              "bf16_supported": bf16_native,
               "workloads": {}}
     gankit_precision = "bf16" if "train.precision=bf16" in args.overrides else "fp32"
     for name in args.workloads.split(","):

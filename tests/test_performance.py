@@ -212,3 +212,18 @@ def test_compile_leaves_a_penalised_discriminator_uncompiled(tmp_path, capsys):
     run = gankit.train(None, overrides=tiny, out=tmp_path / "r")  # double backward through D: would raise
     assert "discriminator runs uncompiled" in capsys.readouterr().err
     assert json_step(run) == 2
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_bf16_on_a_cpu_without_bf16_support_warns_before_training(tmp_path, monkeypatch, capsys, supported):
+    """On an AVX2-only CPU bf16 products run through generic code (tens of times slower than fp32): say so."""
+    from gankit.train import precision
+
+    monkeypatch.setattr(precision, "_cpu_bf16_supported", lambda: supported)
+    tiny = [*QUIET, "model.g_hidden=[16]", "model.d_hidden=[16]", "model.latent_dim=4", "train.batch_size=8",
+            "train.steps=2"]
+    gankit.train(None, overrides=[*tiny, "train.precision=bf16"], out=tmp_path / "bf16")
+    err = capsys.readouterr().err
+    assert ("warning: train.precision=bf16" in err and "use train.precision=fp32" in err) == (not supported)
+    gankit.train(None, overrides=tiny, out=tmp_path / "fp32")  # fp32 never warns
+    assert "train.precision" not in capsys.readouterr().err

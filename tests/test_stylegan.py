@@ -352,6 +352,48 @@ def test_project_cli_fits_an_image_file_and_draws_edits(run, tmp_path, capsys):
     assert "--keep" in capsys.readouterr().err and not (tmp_path / "q.png").exists()
 
 
+def test_project_cli_takes_an_npz_at_the_runs_size_or_resizes_a_smaller_one(run, tmp_path, capsys):
+    G = gankit.load(run).generator
+    assert main(["sample", str(run), "-n", "2", "-o", str(tmp_path / "s.npz"), "--seed", "1"]) == 0
+    samples = np.load(tmp_path / "s.npz")["arr_0"]
+    assert samples.shape == (2, 16, 16, 1)  # the run's full size: projected as they are
+    assert main(["project", str(run), str(tmp_path / "s.npz"), "-o", str(tmp_path / "p.png"), "--steps", "60",
+                 "--save", str(tmp_path / "w.npz"), "--feature-weight", "0"]) == 0
+    saved = np.load(tmp_path / "w.npz")
+    assert saved["ws"].shape == (2, G.num_ws, 16) and saved["images"].shape == (2, 1, 16, 16)
+    with torch.no_grad():
+        mean_image = G.synthesis(style.mean_w(G)[0].expand(1, G.num_ws, -1)).clamp(-1, 1)
+    targets = torch.from_numpy(samples.astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
+    baseline = (targets - mean_image).square().mean(dim=(1, 2, 3))
+    assert (torch.from_numpy(saved["mse"]) < baseline).all()  # closer to each sample than where it started
+    small = np.zeros((1, 8, 8, 1), np.uint8)
+    small[:, 2:6, 3:5] = 255  # a bar: resized to 16 x 16 before the fit
+    np.savez(tmp_path / "small.npz", small)
+    assert main(["project", str(run), str(tmp_path / "small.npz"), "-o", str(tmp_path / "q.png"), "--steps", "5",
+                 "--save", str(tmp_path / "v.npz"), "--feature-weight", "0"]) == 0
+    assert np.load(tmp_path / "v.npz")["images"].shape == (1, 1, 16, 16)
+    np.savez(tmp_path / "points.npz", np.zeros((3, 2), np.float32))
+    assert main(["project", str(run), str(tmp_path / "points.npz"), "-o", str(tmp_path / "r.png")]) == 2
+    assert "must hold images" in capsys.readouterr().err
+
+
+def test_a_restore_rewrites_the_progress_buffers_even_when_the_schedule_has_not_moved(tmp_path):
+    """A rollback restores the networks' buffers from a checkpoint; the recipe must write its progress again even
+    when the schedule's (level, alpha) equals what it last wrote (in the stable phase)."""
+    from gankit.config import load_config
+    from gankit.train import Trainer
+
+    trainer = Trainer(load_config(None, [*TINY, "train.steps=4"]), tmp_path / "r")
+    recipe, G, D = trainer.recipe, trainer.modules["generator"], trainer.modules["discriminator"]
+    recipe.step(trainer.sampler, trainer.noise, 8)
+    assert recipe.progress == (1, 1.0) == recipe.current_progress()  # stable at 8 px: the next step is the same
+    for net in (G, D):
+        net.set_progress(0, 0.25)  # what restored buffers can hold
+    recipe.load_state_dict(recipe.state_dict())
+    recipe.step(trainer.sampler, trainer.noise, 8)
+    assert G.current_progress() == (1, 1.0) and D.progress.tolist() == [1, 1.0]
+
+
 def test_pad_adds_a_black_border_that_evaluation_crops_off_again():
     plain = load_dataset(DataConfig(name="digits"), "test")
     padded = load_dataset(DataConfig(name="digits", pad=4), "test")

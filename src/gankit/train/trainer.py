@@ -54,7 +54,7 @@ from . import checkpoint as ckpt
 from .distributed import Distributed, convert_sync_batchnorm, sharding
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
-from .precision import autocast_factory, compile_modules, use_channels_last
+from .precision import autocast_factory, bf16_note, compile_modules, use_channels_last
 from .schedule import apply_schedule, init_base_lr, lr_factor, scale_base_lr, set_base_lr
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
@@ -120,6 +120,8 @@ class Trainer:
         for opt in self.recipe.optimizers.values():
             self.dist.average_gradients_before_steps(opt)
         self.autocast = autocast_factory(self.device, cfg.train.precision)
+        if cfg.train.precision == "bf16" and (note := bf16_note(self.device)):
+            _say(f"warning: {note}")
         for opt in self.recipe.optimizers.values():
             init_base_lr(opt)
         if cfg.train.batch_size > len(data):
