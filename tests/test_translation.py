@@ -332,12 +332,20 @@ def test_one_domain_of_a_translation_task_is_a_plain_dataset():
         load_dataset(DataConfig(name="digits", domain="A"), "train")
 
 
-def test_eval_of_an_unpaired_mnist_task_scores_both_directions_with_each_domains_evaluator(tmp_path, mnist_root):
+def test_eval_of_an_unpaired_mnist_task_scores_both_directions_with_each_domains_evaluator(tmp_path, mnist_root,
+                                                                                          monkeypatch):
+    from gankit.metrics.evaluate import Evaluation
+
     run = gankit.train(None, overrides=["data.name=mnist_colour", f"data.root={mnist_root}", "data.num_samples=300",
                                         "model.name=cyclegan", "model.width=4", "model.res_blocks=1",
                                         "model.d_width=8", "model.d_layers=2", "recipe.identity_weight=0",
                                         *QUIET, "train.steps=2"], out=tmp_path / "colour")
+    featurize, passes = Evaluation.featurize, []
+    # a pass after the reference's (made while the evaluation is built) is over samples
+    monkeypatch.setattr(Evaluation, "featurize",
+                        lambda self, x: passes.append(hasattr(self, "reference")) or featurize(self, x))
     result = gankit.evaluate(run, n=300, write=False)
+    assert passes.count(True) == 2  # one pass over each direction's translations: scores and class probabilities
     for d, evaluator in (("AB", "mnist_colour"), ("BA", "mnist")):
         assert {f"{d}/fid", f"{d}/class_preservation", f"{d}/cycle_l1"} <= set(result)
         assert result["provenance"]["directions"][d]["evaluator"]["name"] == evaluator

@@ -449,7 +449,7 @@ def _translation_scores(run: LoadedRun, data_cfg: DataConfig, opts, source: str)
                     out[f"{d}/{key}"] = scores[key]
             info["evaluator"] = scores["provenance"]["evaluator"]
             info["reference"] = scores["provenance"]["reference"]
-            probs = evaluation.featurize(fakes).probs
+            probs = evaluation.last_features.probs  # the features score() computed, not a second pass
             if src_labels is not None and probs is not None:
                 out[f"{d}/class_preservation"] = class_preservation(torch.from_numpy(probs.argmax(1)),
                                                                     src_labels[:n].cpu())

@@ -102,6 +102,7 @@ class Evaluation:
         self.reference_info = {"dataset": data_cfg.name, "split": "test", "size": len(reference),
                                "sha256": _data_hash(reference), "data": _data_settings(data_cfg)}
         self.reference = self._reference_features(reference)
+        self.last_features: Features | None = None  # the samples' features from the latest score()
         self.reference_info["seconds"] = round(time.monotonic() - started, 2)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ class Evaluation:
         problems = self.check_sizes(len(x))
         if problems and not self.settings.force:
             raise GankitError("; ".join(problems) + " (pass --force to compute anyway; the result is flagged)")
-        fake = self.featurize(x)
+        fake = self.last_features = self.featurize(x)  # kept for callers that also need the class probabilities
         result = self._distribution_metrics(fake)
         result.update(self._mode_metrics(fake))
         result["warnings"] = problems
