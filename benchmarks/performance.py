@@ -256,7 +256,8 @@ def kernel_profile(fn, steps: int) -> dict:
         started = time.perf_counter()
         fn()
         wall = time.perf_counter() - started
-    kernel = sum(e.self_cpu_time_total + getattr(e, "self_device_time_total", 0) for e in prof.key_averages()
+    on_gpu = torch.cuda.is_available()  # there the kernels' time is the device's, not their launches'
+    kernel = sum(e.self_device_time_total if on_gpu else e.self_cpu_time_total for e in prof.key_averages()
                  if e.key in KERNEL_OPS or "conv" in e.key) / 1e6
     return {"ms_per_step": round(1e3 * wall / steps, 2), "kernel_ms_per_step": round(1e3 * kernel / steps, 2),
             "kernel_share": round(kernel / wall, 3)}

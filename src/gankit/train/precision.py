@@ -13,8 +13,9 @@ saturates at about |x| > 3.4 a little earlier than fp32's. Sampling, evaluation 
 
 bf16 is only fast where the hardware does it: on a CPU, PyTorch sends bf16 matrix products and convolutions to
 oneDNN when the CPU has AVX-512 (or ARM's BF16 extension), and natively fast only with AVX-512 BF16 or AMX; on an
-AVX2-only CPU they fall back to generic code: on one such machine a 512 x 512 product ran at 1.4 GFLOP/s in bf16
-against 131-158 in fp32, and training steps were 7x (the seed MLP GAN) and 25x (DCGAN) slower than in fp32. :func:`bf16_note` says so before such a run starts.
+AVX2-only CPU they fall back to generic code: on one such machine bf16 matrix products ran at about 1 GFLOP/s
+against 45-160 in fp32 (256- to 2048-wide), and training steps were 7x (the seed MLP GAN) and 25x (DCGAN) slower
+than in fp32. :func:`bf16_note` says so before such a run starts.
 
 Also here: the memory-layout and compilation switches (:func:`use_channels_last`, :func:`compile_modules`).
 """
