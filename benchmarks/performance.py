@@ -22,10 +22,10 @@ larger than counted) times steps per second, next to the machine's matrix-produc
 false, since the generic code takes minutes for the larger size): a reference rate, not a bound, since convolutions
 can exceed it.
 With ``--profile``, one more round of each side runs under ``torch.profiler``: ``profile`` gives its milliseconds
-per step and those spent in matrix products and convolutions (the ops' self time), and ``speedup_bound`` is the
-plain loop's time per step over gankit's time in those ops: the speed-up gankit would reach if everything else it
-does took no time, i.e. the most any loop that computes the same products in the same precision can reach (the
-profiler's own per-op cost slows the plain loop more than the kernels, so the bound leans high).
+per step and those spent in matrix products and convolutions (the ops' self time; on a GPU their kernels' device
+time), and ``speedup_bound`` is the plain loop's median time per step in the timed rounds over gankit's time in those
+ops: the speed-up gankit would reach if everything else it does took no time, i.e. about the most any loop that
+computes the same products in the same precision can reach (one profiled round: as noisy as the machine is).
 ``peak_rss_mb`` is the process's peak resident memory after the workload (it only grows: read the increments);
 on CUDA ``peak_cuda_mb`` is the allocator's peak for the workload.
 
@@ -246,19 +246,20 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats
 KERNEL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")  # and every op with "conv" in its name
 
 
-def kernel_profile(fn, steps: int) -> dict:
+def kernel_profile(fn, steps: int, device: torch.device) -> dict:
     """Wall-clock milliseconds per step of ``fn`` (``steps`` steps) under ``torch.profiler``, and how many of them
-    the matrix-product and convolution ops take (their self time, so nested ops are not counted twice)."""
+    the matrix-product and convolution ops take: the operators' self time on a CPU (so nested ops are not counted
+    twice), the device time of the kernels they launch on a GPU (the operator rows only: kernels also get rows of
+    their own)."""
     from torch.profiler import ProfilerActivity, profile
+    from torch.autograd import DeviceType
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    on_gpu = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     with profile(activities=activities) as prof:
-        started = time.perf_counter()
-        fn()
-        wall = time.perf_counter() - started
-    on_gpu = torch.cuda.is_available()  # there the kernels' time is the device's, not their launches'
+        wall = timed(fn, device)
     kernel = sum(e.self_device_time_total if on_gpu else e.self_cpu_time_total for e in prof.key_averages()
-                 if e.key in KERNEL_OPS or "conv" in e.key) / 1e6
+                 if e.device_type == DeviceType.CPU and (e.key in KERNEL_OPS or "conv" in e.key)) / 1e6
     return {"ms_per_step": round(1e3 * wall / steps, 2), "kernel_ms_per_step": round(1e3 * kernel / steps, 2),
             "kernel_share": round(kernel / wall, 3)}
 
@@ -287,7 +288,7 @@ def run_workload(name: str, args, images: np.ndarray, device: torch.device) -> d
                 elapsed = timed(sides[side], device)
                 if round_:
                     seconds[side].append(elapsed)
-        profiled = {side: kernel_profile(sides[side], args.steps) for side in sides} if args.profile else None
+        profiled = {side: kernel_profile(sides[side], args.steps, device) for side in sides} if args.profile else None
     batch = gankit_cfg.train.batch_size
     out = {"config": config, "batch_size": batch, "steps_per_round": args.steps, "rounds": args.rounds,
            "gflop_per_step": round(flops / 1e9, 4), "overrides": args.overrides}
@@ -299,8 +300,10 @@ def run_workload(name: str, args, images: np.ndarray, device: torch.device) -> d
     if profiled:
         for side in profiled:
             out[side]["profile"] = profiled[side]
-        # what gankit would reach if everything but its products and convolutions took no time at all
-        out["speedup_bound"] = round(profiled["plain"]["ms_per_step"] / profiled["gankit"]["kernel_ms_per_step"], 3)
+        # what gankit would reach if everything but its products and convolutions took no time at all: the plain
+        # loop's median timed step (the profiled round is one noisy sample) over gankit's time in those ops
+        plain_ms = 1e3 / out["plain"]["steps_per_s"]
+        out["speedup_bound"] = round(plain_ms / profiled["gankit"]["kernel_ms_per_step"], 3)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     if device.type == "cuda":
         out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
