@@ -113,7 +113,7 @@ def test_minibatch_std_appends_the_groups_mean_feature_std():
         assert torch.allclose(out[4 * j:4 * j + 4, 3], expected.expand(4, 4, 4), atol=1e-6)
     assert not torch.allclose(out[0, 3], out[4, 3])
     # two ranks holding halves of the batch form the same groups as one process
-    assert torch.allclose(torch.cat([minibatch_std(x[:4], 4), minibatch_std(x[4:], 4)]), out)
+    assert torch.allclose(torch.cat([minibatch_std(x[:4], 4), minibatch_std(x[4:], 4)]), out, atol=1e-6)
     with pytest.raises(ValueError, match="multiple"):
         minibatch_std(torch.randn(6, 3, 4, 4), 4)
 
@@ -170,7 +170,9 @@ def test_psi_zero_gives_the_mean_w_for_every_code_and_psi_one_changes_nothing():
     assert torch.equal(G.styles(z, psi=1.0), G.styles(z))
     assert torch.allclose(G.styles(z, psi=0.5), 0.5 * (G.styles(z) + ws0), atol=1e-6)
     images = G(z, psi=0.0)
-    assert torch.allclose(images, images[:1].expand_as(images), atol=1e-6)  # one image (fixed noise in eval)
+    # one image (fixed noise in eval); rows of one batch, so a tolerance: oneDNN's AVX-512 kernels make a row's
+    # result depend on its position in the batch (1.4e-6 apart there, 0 on AVX2), while another w moves pixels by ~0.1
+    assert torch.allclose(images, images[:1].expand_as(images), atol=1e-4)
     G.cfg.truncation_cutoff = 2
     try:
         cut = G.styles(z, psi=0.0)
