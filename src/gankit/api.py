@@ -12,7 +12,6 @@ import copy
 import json
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,7 +23,8 @@ from .errors import GankitError
 from .images import save_grid, save_scatter, to_uint8
 from .models import build_models
 from .train import Trainer, latest_checkpoint
-from .train.trainer import checkpoints_newest_first
+from .train import rundir
+from .train.checkpoint import checkpoints_newest_first
 from .train import checkpoint as ckpt
 
 
@@ -39,11 +39,15 @@ def train(config: Config | str | Path | None = None, *, overrides: list[str] | t
     if out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GankitError("under torchrun, name the run directory (--out RUN_DIR): every process must use the same")
     run_dir = Path(out) if out is not None else next_run_dir(Path("runs"), _config_name(config))
-    _check_run_dir(run_dir, overwrite)
+    rundir.check_target(run_dir, overwrite)  # refused before anything loads
     trainer = Trainer(cfg, run_dir)  # data, models and evaluator load before anything on disk is replaced
-    if overwrite and run_dir.exists() and trainer.dist.is_main:
-        shutil.rmtree(run_dir)
-    return trainer.fit()
+    # one writer per run; checked again under the lock, and only then are gankit's own files replaced
+    held = trainer.dist.on_main(lambda: rundir.claim(run_dir, overwrite=overwrite))
+    try:
+        return trainer.fit()
+    finally:
+        if held is not None:
+            held.release()
 
 
 def _resume(config, overrides, out) -> Path:
@@ -61,12 +65,17 @@ def _resume(config, overrides, out) -> Path:
             apply_override(raw, item)
         cfg = from_dict(raw)
     trainer = Trainer(cfg, run_dir)
-    if checkpoints_newest_first(run_dir):
-        trainer.resume()
-    else:  # killed before its first checkpoint: start it, so that a job script can always pass --resume
-        print(f"note: no checkpoint in {run_dir} yet: starting from step 0", file=sys.stderr)
-        trainer.log.truncate_after(0)
-    return trainer.fit()
+    held = trainer.dist.on_main(lambda: rundir.claim(run_dir, resume=True))  # one writer per run
+    try:
+        if checkpoints_newest_first(run_dir):
+            trainer.resume()
+        else:  # killed before its first checkpoint: start it, so that a job script can always pass --resume
+            print(f"note: no checkpoint in {run_dir} yet: starting from step 0", file=sys.stderr)
+            trainer.log.truncate_after(0)
+        return trainer.fit()
+    finally:
+        if held is not None:
+            held.release()
 
 
 def _config_name(config) -> str:
@@ -77,13 +86,6 @@ def next_run_dir(root: Path, name: str) -> Path:
     """``root/NNNNN-name`` with the next free number, so runs never overwrite each other."""
     taken = [int(m.group(1)) for p in root.glob("*") if (m := re.match(r"(\d{5})-", p.name))]
     return root / f"{max(taken, default=0) + 1:05d}-{name}"
-
-
-def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """An existing run is never replaced unless ``overwrite`` says so."""
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        raise GankitError(f"run directory {run_dir} already exists; pass --resume to continue it or "
-                          "--overwrite to replace it")
 
 
 class LoadedRun:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import LoadedRun, _check_run_dir, load
+from .api import LoadedRun, load
 from .config import from_dict
 from .errors import GankitError
-from .train import Trainer
+from .train import Trainer, rundir
 
 DATA_FILE = "data.npz"
 
@@ -52,11 +52,11 @@ def _as_table(x, y) -> tuple[np.ndarray, np.ndarray]:
 def _fit(x: np.ndarray, y: np.ndarray, run_dir: Path, settings: dict) -> LoadedRun:
     """Save the arrays in ``run_dir``, train there, and load the result."""
     # gankit.train refuses a non-empty run directory, and the data file must live in the run: so the trainer is
-    # driven directly, after the same check
-    _check_run_dir(run_dir, overwrite=False)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(run_dir / DATA_FILE, x=x, y=y)
-    Trainer(_config(run_dir / DATA_FILE, y.shape[1], settings), run_dir).fit()
+    # driven directly, after the same check and under the same lock
+    rundir.check_target(run_dir, overwrite=False)
+    with rundir.claim(run_dir):
+        np.savez(run_dir / DATA_FILE, x=x, y=y)
+        Trainer(_config(run_dir / DATA_FILE, y.shape[1], settings), run_dir).fit()
     return load(run_dir)
 
 

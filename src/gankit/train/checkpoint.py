@@ -11,18 +11,45 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as serialize
 from torch import nn
 
 from ..errors import GankitError
 
 FORMAT = "gankit-checkpoint/1"
 TMP_SUFFIX = ".tmp"
+# the files gankit writes in RUN/checkpoints/, and nothing else: pruning and cleaning never touch a user's file
+STEP_FILE = re.compile(r"step_(\d{7,})\.safetensors")
+# temporaries a killed writer leaves: gankit's own (NAME.tmp), and the hidden .tmpXXXXXX of safetensors' save_file,
+# through which earlier versions of gankit wrote
+STALE_FILE = re.compile(r"(?:(?:step_\d{7,}|best)\.safetensors|(?:latest|best)\.json)\.tmp|\.tmp[A-Za-z0-9]{6}")
+
+
+def step_of(name: str) -> int | None:
+    """The step of a checkpoint file name gankit writes (``step_0001000.safetensors`` -> 1000), else None: a name
+    gankit would not write (``step_10.safetensors``, ``step_0000010_keep-me.safetensors``) is not a checkpoint."""
+    match = STEP_FILE.fullmatch(name)
+    if match is None or name != step_file(int(match.group(1))):
+        return None
+    return int(match.group(1))
+
+
+def step_file(step: int) -> str:
+    """The file name of the checkpoint of ``step`` (seven digits or more)."""
+    return f"step_{step:07d}.safetensors"
+
+
+def step_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
+    """The step checkpoints in ``folder`` as (step, path), oldest first, ordered by the step in the name (not as
+    text: step 10,000,000 comes after 9,999,999)."""
+    found = [(step, p) for p in Path(folder).glob("step_*.safetensors") if (step := step_of(p.name)) is not None]
+    return sorted(found)
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
@@ -33,7 +60,9 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     tmp = path.with_name(path.name + TMP_SUFFIX)
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     try:
-        save_file(cpu, str(tmp), metadata={"format": FORMAT, "gankit": json.dumps(meta)})
+        # serialised in memory and written through a temporary that gankit names: safetensors' save_file writes
+        # through a hidden temporary of its own, which a kill leaves behind and cleaning could not recognise
+        _write_new(tmp, serialize(cpu, metadata={"format": FORMAT, "gankit": json.dumps(meta)}))
         _fsync_and_rename(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -43,9 +72,18 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
     return path
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (replacing a stale temporary of the same name)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
 def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete ``*.tmp`` files a killed process left behind; returns them."""
-    stale = sorted(Path(folder).glob(f"*{TMP_SUFFIX}"))
+    """Delete the temporaries a killed writer left behind (only names gankit or safetensors write); returns them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(p for p in folder.iterdir() if STALE_FILE.fullmatch(p.name) and p.is_file() and not p.is_symlink())
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
@@ -61,6 +99,39 @@ def _fsync_and_rename(tmp: Path, path: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def checkpoints_newest_first(run_dir: str | Path) -> list[Path]:
+    """The run's step checkpoints, the one ``latest.json`` names first, then by descending step."""
+    folder = Path(run_dir) / "checkpoints"
+    files = [p for _, p in reversed(step_checkpoints(folder))]
+    pointer = folder / "latest.json"
+    if pointer.is_file():
+        try:
+            name = json.loads(pointer.read_text()).get("file", "")
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            name = ""
+        # only a plain checkpoint name inside the folder counts: latest.json cannot point elsewhere
+        if step_of(str(name)) is not None and (folder / name).is_file():
+            files = [folder / name] + [p for p in files if p.name != name]
+    return files
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    """The newest checkpoint of a run: the one ``latest.json`` names, else the highest step on disk."""
+    files = checkpoints_newest_first(run_dir)
+    if not files:
+        folder = Path(run_dir) / "checkpoints"
+        raise GankitError(f"no checkpoint in {folder}: train the run first (gankit train ... --out {run_dir})")
+    return files[0]
+
+
+def prune(folder: str | Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest step checkpoints (by step, exact names only); returns the deleted."""
+    old = [p for _, p in step_checkpoints(folder)][:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict]:

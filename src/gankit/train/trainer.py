@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import signal
 import sys
 import threading
@@ -56,6 +55,7 @@ from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
 from .precision import autocast_factory, bf16_note, compile_modules, use_channels_last
 from .schedule import apply_schedule, init_base_lr, lr_factor, scale_base_lr, set_base_lr
+from .checkpoint import checkpoints_newest_first, latest_checkpoint  # noqa: F401  (re-exported: their old home)
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
 SHOWN = ("d_loss", "g_loss", "d_real", "d_fake", "loss", "recon", "kl", "rmse")  # log keys on the progress bar
@@ -523,7 +523,7 @@ class Trainer:
         (the others return the path it writes)."""
         folder = self.run_dir / "checkpoints"
         if not self.dist.is_main:
-            return folder / ("best.safetensors" if best else f"step_{self.step:07d}.safetensors")
+            return folder / ("best.safetensors" if best else ckpt.step_file(self.step))
         tensors, optim_meta = {}, {}
         for name, module in self.saved_modules().items():
             tensors.update(ckpt.pack(f"model.{name}", module.state_dict()))
@@ -542,15 +542,10 @@ class Trainer:
             path = ckpt.save_checkpoint(folder / "best.safetensors", tensors, meta)
             _write_json_atomic(folder / "best.json", {**self.best, "file": path.name})
             return path
-        path = ckpt.save_checkpoint(folder / f"step_{self.step:07d}.safetensors", tensors, meta)
+        path = ckpt.save_checkpoint(folder / ckpt.step_file(self.step), tensors, meta)
         _write_json_atomic(folder / "latest.json", {"step": self.step, "file": path.name})
-        self._prune_checkpoints()
+        ckpt.prune(folder, self.cfg.train.keep_checkpoints)
         return path
-
-    def _prune_checkpoints(self) -> None:
-        files = sorted((self.run_dir / "checkpoints").glob("step_*.safetensors"))
-        for old in files[:-self.cfg.train.keep_checkpoints]:
-            old.unlink()
 
     def resume(self) -> None:
         """Continue from the newest readable checkpoint (an unreadable newer one is skipped with a warning)."""
@@ -626,34 +621,6 @@ def _set_rng_states(noise: torch.Generator, tensors: dict[str, torch.Tensor], de
     cuda = [tensors[k].cpu() for k in sorted(tensors) if k.startswith("rng.cuda.")]
     if cuda and device.type == "cuda" and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
-
-
-STEP_FILE = re.compile(r"step_\d{7}\.safetensors")
-
-
-def checkpoints_newest_first(run_dir: str | Path) -> list[Path]:
-    """The run's step checkpoints, the one ``latest.json`` names first, then by descending step."""
-    folder = Path(run_dir) / "checkpoints"
-    files = sorted((p for p in folder.glob("step_*.safetensors") if STEP_FILE.fullmatch(p.name)), reverse=True)
-    pointer = folder / "latest.json"
-    if pointer.is_file():
-        try:
-            name = json.loads(pointer.read_text()).get("file", "")
-        except (json.JSONDecodeError, AttributeError):
-            name = ""
-        # only a plain checkpoint name inside the folder counts: latest.json cannot point elsewhere
-        if STEP_FILE.fullmatch(str(name)) and (folder / name).is_file():
-            files = [folder / name] + [p for p in files if p.name != name]
-    return files
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path:
-    """The newest checkpoint of a run: the one ``latest.json`` names, else the highest step on disk."""
-    files = checkpoints_newest_first(run_dir)
-    if not files:
-        folder = Path(run_dir) / "checkpoints"
-        raise GankitError(f"no checkpoint in {folder}: train the run first (gankit train ... --out {run_dir})")
-    return files[0]
 
 
 def _say(message: str) -> None:
