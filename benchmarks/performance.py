@@ -59,7 +59,7 @@ from gankit.data import load_dataset
 from gankit.models import build_models
 from gankit.train import Trainer
 from gankit.train.precision import bf16_note
-from gankit.train.trainer import derive_seed
+from gankit.tasks import derive_seed
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE.parent / "configs"

@@ -1,6 +1,6 @@
 """Reliability: lossless resume for every recipe, SIGKILL at random moments, SIGTERM/SIGINT, a full disk, stale or
-corrupt checkpoint files, NaN rollback with each remedy, and collapse warnings. The README's fault table quotes
-these tests."""
+corrupt checkpoint files, NaN rollback with each remedy, and collapse warnings. The fault table in docs/reliability.md
+quotes these tests."""
 
 from __future__ import annotations
 

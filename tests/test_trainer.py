@@ -149,3 +149,16 @@ def test_toy2d_run_writes_scatter_plots(tmp_path):
 
     saved = np.load(tmp_path / "points.npz")["arr_0"]
     assert saved.shape == (50, 2) and np.allclose(saved, points.numpy())
+
+
+def test_training_leaves_the_callers_global_rng_as_it_found_it(tmp_path, tiny_overrides):
+    """The run's dropout masks draw from torch's global generator, but from the run's own stream: a caller's
+    global RNG comes out of training, resuming and sampling as it went in."""
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    overrides = [*tiny_overrides, "train.steps=4", "train.checkpoint_every=2"]
+    run = gankit.train(None, overrides=overrides, out=tmp_path / "r")
+    gankit.train(None, overrides=["train.steps=6"], out=run, resume=True)
+    assert torch.equal(torch.get_rng_state(), before)
+    gankit.load(run).sample(4, seed=0)
+    assert torch.equal(torch.get_rng_state(), before)

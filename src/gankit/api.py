@@ -286,9 +286,11 @@ def save_samples(samples: torch.Tensor, path: str | Path, nrow: int | None = Non
 def read_samples(path: str | Path) -> torch.Tensor:
     """Samples from an ``.npz``: ``arr_0`` as uint8 (N, H, W, C) images -> (N, C, H, W) in [-1, 1], or float
     (N, D) points."""
+    from .data.npyfile import load_npz  # sizes the file claims are checked before anything is allocated
+
     path = Path(path)
     try:
-        with np.load(path) as npz:
+        with load_npz(path) as npz:
             if "arr_0" not in npz.files:
                 raise GankitError(f"{path} has no arr_0 (it holds {', '.join(npz.files) or 'nothing'}); save samples "
                                   "as np.savez(path, arr_0=images) with uint8 (N, H, W, C) images")

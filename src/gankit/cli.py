@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 
 EPILOG = """examples:
   gankit train                                   # the embedded default: MLP GAN on scikit-learn's digits
@@ -527,6 +527,7 @@ def read_table(path: str | Path):
     """Features (N, D) float32 from a headerless .csv or from the 'x' array of an .npz; errors name the file."""
     import numpy as np
 
+    from .data.npyfile import load_npz
     from .errors import GankitError
 
     path = Path(path)
@@ -536,7 +537,7 @@ def read_table(path: str | Path):
         if path.suffix.lower() == ".csv":
             x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
         else:
-            with np.load(path) as npz:
+            with load_npz(path) as npz:
                 if "x" not in npz.files:
                     raise GankitError(f"{path} has no 'x' array (it holds {', '.join(npz.files) or 'nothing'}); save "
                                       "features as np.savez(path, x=features)")
@@ -569,12 +570,13 @@ def _decode(args: argparse.Namespace) -> None:
     import torch
 
     from .api import load, save_samples
+    from .data.npyfile import load_npz
     from .errors import GankitError
 
     if not args.codes.endswith(".npz"):
         raise GankitError(f"{args.codes}: codes come in an .npz file with a 'codes' array, as gankit encode writes")
     try:
-        with np.load(args.codes) as npz:
+        with load_npz(args.codes) as npz:
             codes = torch.from_numpy(np.asarray(npz["codes"], dtype=np.float32))
     except (OSError, ValueError, KeyError) as exc:
         raise GankitError(f"cannot read codes from {args.codes}: {exc} (expected an .npz with a 'codes' array, as "

@@ -2,4 +2,4 @@
 
 from .data import arrays, digits, folder, mnist, mnist_translation, patches  # noqa: F401
 from .data import stacked_mnist, tabular, toy2d, translation  # noqa: F401
-from . import losses, models, recipes  # noqa: F401
+from . import losses, models, recipes, tasks  # noqa: F401

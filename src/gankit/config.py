@@ -21,6 +21,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from .errors import ConfigError
+from .registry import MODELS, RECIPES
 
 # ----------------------------------------------------------------------------------------------------------------
 # The sections
@@ -72,6 +73,9 @@ class OptimConfig:
         _check(self.eps > 0, "optim.eps", self.eps, "a positive number")
 
 
+MAX_EVAL_SAMPLES = 50_000  # train.eval_samples: FID's customary count (Heusel et al. 2017); samples are held at once
+
+
 @dataclass
 class TrainConfig:
     """When things happen: the trainer's schedule."""
@@ -101,7 +105,8 @@ class TrainConfig:
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "a positive integer")
         _check(self.eval_every >= 0, "train.eval_every", self.eval_every, "an integer >= 0 (0 turns it off)")
         _check(0 <= self.ema < 1, "train.ema", self.ema, "a decay in [0, 1), 0 for none")
-        _check(self.eval_samples >= 1, "train.eval_samples", self.eval_samples, "a positive integer")
+        _check(1 <= self.eval_samples <= MAX_EVAL_SAMPLES, "train.eval_samples", self.eval_samples,
+               f"an integer in 1..{MAX_EVAL_SAMPLES} (all are held in memory at once; 50,000 is FID's usual count)")
         _check(self.keep_checkpoints >= 1, "train.keep_checkpoints", self.keep_checkpoints, "an integer >= 1")
         _check(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes", self.max_minutes,
                "a positive number of minutes, or null")
@@ -155,8 +160,6 @@ def _default_name(section: str, built: dict) -> str:
     """The component a section gets when it names none: a model family may name its own recipe (an autoencoder
     trains with ``autoencoding``)."""
     if section == "recipe" and "model" in built:
-        from .registry import MODELS
-
         return MODELS.meta(built["model"].name).get("recipe", DEFAULT_RECIPE)
     return _POLYMORPHIC[section]
 
@@ -168,9 +171,6 @@ def _check(ok: bool, key: str, value: Any, expected: str) -> None:
 
 def _section_class(section: str, name: str) -> type:
     """The config dataclass registered with the model or recipe called ``name``."""
-    from . import components  # noqa: F401  (fills the registries)
-    from .registry import MODELS, RECIPES
-
     registry = MODELS if section == "model" else RECIPES
     return registry.meta(name)["config"]
 

@@ -56,3 +56,4 @@ RECIPES: Registry[Callable] = Registry("recipe")
 LOSSES: Registry[Any] = Registry("loss")
 DATASETS: Registry[Callable] = Registry("dataset")
 METRICS: Registry[Callable] = Registry("metric")
+TASKS: Registry[Callable] = Registry("task")  # the family contracts (gankit.tasks), named on each model's line

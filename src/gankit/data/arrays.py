@@ -17,13 +17,15 @@ How an array is read (the rule is decided from dtype and shape alone, never gues
 
 Labels must be a 1-D integer array with one non-negative entry per image; ``num_classes`` is ``max(y) + 1``.
 
+The file is read by :mod:`gankit.data.npyfile`: the sizes it claims are checked against the memory limit
+(``GANKIT_MAX_BYTES``, :mod:`gankit.data.limits`) before anything is allocated, and pickled objects are refused.
+
 A *float* ``y`` (shape (N,) or (N, T)) holds regression targets: then ``x`` must be an (N, D) table of numbers, and
 both are returned as they are (float32, targets as (N, T)), for a regressor to standardise.
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ from ..config import DataConfig
 from ..errors import DataError, MissingSplitError
 from ..registry import DATASETS
 from .base import ArrayData
+from .npyfile import load_npy, load_npz
 from .tabular import check_tabular, tabular_data
 from .transforms import check_split, finish_images, make_array_data, uint8_to_unit
 
@@ -97,20 +100,9 @@ def _read_arrays(path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]
         if split == "test":
             raise MissingSplitError(f"{path} is a .npy file with no test split; save an .npz with x_test (and y_test) "
                                     "keys")
-        return _load_npy(path), None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return _pick_keys(data, path, split)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read {path}: {exc}; re-save it with numpy.savez (no pickled objects)") from None
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    """The single array in a ``.npy`` file."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}; re-save it with numpy.save (no pickled objects)") from None
+        return load_npy(path), None
+    with load_npz(path) as data:  # sizes the file claims are checked before anything is allocated
+        return _pick_keys(data, path, split)
 
 
 def _pick_keys(data, path: Path, split: str) -> tuple[np.ndarray, np.ndarray | None]:

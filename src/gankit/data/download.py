@@ -1,8 +1,9 @@
 """Fetching the four MNIST files from the usual mirrors, with the standard library only.
 
 Each file is streamed into a temporary file beside its destination, its uncompressed content is checked against the
-published MD5, and only then is it renamed into place (atomically), so an interrupted or corrupt download never
-leaves a file that looks complete. A failing mirror (HTTP error, unreachable host, timeout, corrupt gzip, checksum
+published MD5 (decompressed as a stream that stops past the file's known size, so a gzip bomb from a mirror is cut
+off), and only then is it renamed into place (atomically), so an interrupted or corrupt download never leaves a file
+that looks complete. A failing mirror (HTTP error, unreachable host, timeout, corrupt gzip, checksum
 mismatch) is skipped for the next; when all fail, the :class:`DataError` lists every URL tried and why it failed.
 """
 
@@ -17,7 +18,8 @@ from typing import BinaryIO, Mapping, Sequence
 
 from ..errors import DataError
 from .idx import file_md5
-from .mnist import DEFAULT_CACHE, MNIST_MD5
+from .limits import TooLarge, max_bytes
+from .mnist_files import DEFAULT_CACHE, MNIST_MD5, known_size
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -67,7 +69,7 @@ def _try_mirror(opener: urllib.request.OpenerDirector, url: str, target: Path, m
     try:
         with os.fdopen(fd, "wb") as f:
             _stream(opener, url, f, timeout)
-        actual = file_md5(tmp)
+        actual = file_md5(tmp, cap=_size_cap(target.name, md5))  # streamed: a gzip bomb stops at the cap
         if actual != md5:
             return f"checksum mismatch: MD5 {actual}, expected {md5}"
         os.replace(tmp, target)
@@ -78,12 +80,20 @@ def _try_mirror(opener: urllib.request.OpenerDirector, url: str, target: Path, m
         return "timed out" if isinstance(exc.reason, TimeoutError) else f"unreachable: {exc.reason}"
     except TimeoutError:
         return f"timed out after {timeout:g} s"
+    except TooLarge:
+        return "more uncompressed bytes than the file has: refused"
     except DataError:
         return "corrupt gzip"
     except OSError as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _size_cap(filename: str, md5: str) -> int:
+    """The most uncompressed bytes worth hashing for ``filename``: MNIST's known size, else the memory limit."""
+    name = filename.removesuffix(".gz")
+    return known_size(name, md5) or max_bytes()[0]
 
 
 def _stream(opener: urllib.request.OpenerDirector, url: str, out: BinaryIO, timeout: float) -> None:

@@ -13,12 +13,16 @@ Layout rules (``data.root`` is the folder):
 * Size: with ``data.size`` each image's shorter side is resized to it (box filter when shrinking, bilinear when
   growing) and the centre square cropped; without it all images must share one square size.
 * Images above ``MAX_PIXELS`` are refused before decoding (decompression bombs), checked per call.
+* Only regular files are read: a named pipe, socket or device among the images (``mkfifo pipe.png``) is refused,
+  named with the other unreadable files, rather than skipped: opening a pipe would block forever, and skipping an
+  entry that carries an image's name would silently train on less data than the folder shows.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +32,7 @@ from ..errors import DataError
 from ..registry import DATASETS
 from .transforms import check_split, make_array_data, uint8_to_unit
 from .base import ArrayData
+from .limits import NotRegularFile, open_regular
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
@@ -90,7 +95,7 @@ def _class_files(folder: Path, dirs: list[Path]) -> tuple[list[Path], list[int],
     files: list[Path] = []
     labels: list[int] = []
     for label, d in enumerate(dirs):
-        found = sorted(p for p in d.rglob("*") if p.is_file() and _visible(p)
+        found = sorted(p for p in d.rglob("*") if not p.is_dir() and _visible(p)
                        and not any(part.startswith(".") for part in p.relative_to(d).parts))
         if not found:
             raise DataError(f"class folder {d} holds no images; add images or remove it from {folder}")
@@ -125,9 +130,9 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise DataError(f"not an image file extension; use one of {' '.join(sorted(IMAGE_SUFFIXES))}")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _open_file(path) as f:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(f) as im:
                 w, h = im.size
                 if w * h > max_pixels:
                     raise DataError(f"{w}x{h} pixels exceeds the limit of {max_pixels}; possible decompression bomb")
@@ -137,6 +142,16 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise DataError(f"possible decompression bomb: {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+
+
+def _open_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; a pipe or device (which could block forever) is refused
+    with a reason that names what it is."""
+    try:
+        return open_regular(path)
+    except NotRegularFile as exc:
+        raise DataError(f"{exc.kind}, not a regular file: reading it could block forever; remove it or put the "
+                        "image itself there") from None
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:

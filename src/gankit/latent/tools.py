@@ -12,17 +12,22 @@
   Gaussian quantiles of an evenly spaced grid in (0, 1), the others at the prior's mean, decoded; for a model with a
   2-D latent space it shows the whole of it.
 * ``truncated_normal``: the truncation trick (Brock et al. 2019, sec. 3.1): codes drawn from N(0, I) with every
-  coordinate above ``threshold`` in magnitude redrawn; lower thresholds trade variety for fidelity.
+  coordinate above ``threshold`` in magnitude redrawn; lower thresholds trade variety for fidelity. Small thresholds
+  (below 0.1) are drawn directly by the inverse CDF, since redrawing would almost never land inside them.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
 from torch import nn
 
 from ..errors import GankitError
+
+REJECTION_MIN = 0.1  # truncated_normal redraws from this threshold up (>= 8% of draws kept); below, inverse CDF
+MAX_REDRAWS = 1000  # rounds of redrawing before the few coordinates left are drawn by the inverse CDF
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -42,15 +47,35 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def truncated_normal(n: int, dim: int, threshold: float, *, generator: torch.Generator | None = None,
                      device: torch.device | str = "cpu") -> torch.Tensor:
-    """(n, dim) N(0, I) codes whose coordinates above ``threshold`` in magnitude are redrawn until none is."""
-    if threshold <= 0:
-        raise GankitError(f"truncation threshold must be positive, got {threshold}")
+    """(n, dim) N(0, I) codes with every coordinate in [-threshold, threshold].
+
+    From ``REJECTION_MIN`` up, coordinates beyond the threshold are redrawn (the classic trick, whose draws earlier
+    versions made too), for at most ``MAX_REDRAWS`` rounds; below it, or for what is left after those rounds, the
+    truncated normal is drawn directly by its inverse CDF, so a tiny threshold (1e-30) costs one draw, not forever.
+    """
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise GankitError(f"truncation threshold must be a positive, finite number, got {threshold}")
+    if threshold < REJECTION_MIN:
+        return _inverse_cdf_normal((n, dim), threshold, generator, device)
     z = torch.randn(n, dim, generator=generator, device=device)
-    while True:
+    for _ in range(MAX_REDRAWS):
         bad = z.abs() > threshold
         if not bad.any():
             return z
         z[bad] = torch.randn(int(bad.sum()), generator=generator, device=device)
+    bad = z.abs() > threshold
+    z[bad] = _inverse_cdf_normal((int(bad.sum()),), threshold, generator, device).to(z.dtype)
+    return z
+
+
+def _inverse_cdf_normal(shape: tuple[int, ...], threshold: float, generator: torch.Generator | None,
+                        device: torch.device | str) -> torch.Tensor:
+    """N(0, 1) truncated to [-threshold, threshold]: Phi^-1 of a uniform on [Phi(-t), Phi(t)], in float64, clamped
+    (rounding can land a hair outside) and returned as float32."""
+    lo = torch.special.ndtr(torch.tensor(-threshold, dtype=torch.float64))
+    u = torch.rand(shape, generator=generator, device=device, dtype=torch.float64)  # (*shape,) in [0, 1)
+    z = torch.special.ndtri(lo + u * (1 - 2 * lo))  # Phi(t) - Phi(-t) = 1 - 2 Phi(-t)
+    return z.clamp(-threshold, threshold).float()
 
 
 @torch.no_grad()

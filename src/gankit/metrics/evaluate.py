@@ -32,9 +32,10 @@ import scipy
 import torch
 from safetensors.numpy import load_file, save_file
 
-from .. import __version__
+from ..version import __version__
 from ..config import DataConfig
 from ..data import ArrayData, load_dataset
+from ..data.toy2d import mixture_means
 from ..errors import GankitError
 from .classes import class_histogram, classifier_score, kl_to_uniform, modes_present, stacked_modes
 from .evaluator import Evaluator, default_evaluator, load_evaluator
@@ -216,8 +217,6 @@ class Evaluation:
         if fake.points is not None:
             if self.data_cfg.name != "toy2d":
                 return {}
-            from ..data.toy2d import mixture_means
-
             means, std = mixture_means(self.data_cfg.mixture)
             scores = mixture_scores(fake.points[:MIXTURE_SAMPLES], means.double().numpy(), std)
             return {**scores, "mixture_samples": min(len(fake.points), MIXTURE_SAMPLES)}

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..config import DataConfig
 from ..data import ArrayData, load_dataset
 from ..errors import DataError, GankitError

@@ -93,13 +93,13 @@ class Autoencoder(Generator):
                           "(configs/vae_mnist.yaml), or use encode/decode on real data")
 
 
-@MODELS.register("mlp_ae", config=AutoencoderConfig, recipe="autoencoding")
+@MODELS.register("mlp_ae", config=AutoencoderConfig, recipe="autoencoding", task="autoencoding")
 def build_mlp_ae(cfg: AutoencoderConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     """A fully connected autoencoder; the trainer knows it as the ``generator`` module (it owns the decoder)."""
     return {"generator": Autoencoder(cfg, shape, "mlp")}
 
 
-@MODELS.register("conv_ae", config=ConvAutoencoderConfig, recipe="autoencoding")
+@MODELS.register("conv_ae", config=ConvAutoencoderConfig, recipe="autoencoding", task="autoencoding")
 def build_conv_ae(cfg: AutoencoderConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     """A convolutional autoencoder for square images."""
     if len(shape) != 3:

@@ -170,4 +170,4 @@ def _build(cfg: DCGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[s
             "discriminator": DCGANDiscriminator(cfg, shape, num_classes)}
 
 
-MODELS.register("dcgan", config=DCGANConfig)(_build)
+MODELS.register("dcgan", config=DCGANConfig, task="generation")(_build)

@@ -147,5 +147,5 @@ def _build(cfg: MLPGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[
             "discriminator": MLPDiscriminator(cfg, shape, num_classes)}
 
 
-MODELS.register("mlp_gan", config=MLPGANConfig)(_build)
-MODELS.register("mlp_toy", config=MLPToyConfig)(_build)
+MODELS.register("mlp_gan", config=MLPGANConfig, task="generation")(_build)
+MODELS.register("mlp_toy", config=MLPToyConfig, task="generation")(_build)

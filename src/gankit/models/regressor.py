@@ -108,7 +108,7 @@ def _moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values.mean(0), torch.where(constant, torch.ones_like(spread), spread)
 
 
-@MODELS.register("mlp_regressor", config=RegressorConfig, recipe="regression")
+@MODELS.register("mlp_regressor", config=RegressorConfig, recipe="regression", task="regression")
 def build_mlp_regressor(cfg: RegressorConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     """An MLP regressor, known to the trainer as the ``regressor`` module (no generator: no grids; the trainer
     evaluates it on the test split)."""

@@ -497,4 +497,4 @@ def _build(cfg: StyleGANConfig, shape: tuple[int, ...], num_classes: int) -> dic
     return {"generator": StyleGANGenerator(cfg, shape), "discriminator": StyleGANDiscriminator(cfg, shape)}
 
 
-MODELS.register("stylegan", config=StyleGANConfig, recipe="stylegan")(_build)
+MODELS.register("stylegan", config=StyleGANConfig, recipe="stylegan", task="generation")(_build)

@@ -286,7 +286,7 @@ def _channels(cfg, shape: tuple[int, ...]) -> tuple[int, int, int]:
     return cfg.channels_a, shape[0] - cfg.channels_a, shape[-1]
 
 
-@MODELS.register("pix2pix", config=Pix2PixConfig, recipe="pix2pix")
+@MODELS.register("pix2pix", config=Pix2PixConfig, recipe="pix2pix", task="translation")
 def build_pix2pix(cfg: Pix2PixConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     """{generator: A -> B, discriminator: PatchGAN on (A, B) stacked on the channels}."""
     c_a, c_b, side = _channels(cfg, shape)
@@ -296,7 +296,7 @@ def build_pix2pix(cfg: Pix2PixConfig, shape: tuple[int, ...], num_classes: int) 
             "discriminator": PatchDiscriminator(c_a + c_b, cfg.d_width, cfg.max_width, cfg.d_layers, cfg.norm)}
 
 
-@MODELS.register("cyclegan", config=CycleGANConfig, recipe="cyclegan")
+@MODELS.register("cyclegan", config=CycleGANConfig, recipe="cyclegan", task="translation")
 def build_cyclegan(cfg: CycleGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     """{generator: G_AB, generator_ba: G_BA, discriminator: D_B (judges B), discriminator_a: D_A}."""
     c_a, c_b, side = _channels(cfg, shape)

@@ -107,7 +107,7 @@ class VAE(Generator):
         return log_px + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)
 
 
-@MODELS.register("vae", config=VAEConfig, recipe="autoencoding")
+@MODELS.register("vae", config=VAEConfig, recipe="autoencoding", task="autoencoding")
 def build_vae(cfg: VAEConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     """A VAE; the trainer knows it as the ``generator`` module (its decoder draws from the prior)."""
     if cfg.arch == "conv" and len(shape) != 3:

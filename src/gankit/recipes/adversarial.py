@@ -33,6 +33,8 @@ from ..errors import ConfigError
 from ..losses.penalties import gradient_penalty, r1_penalty
 from ..nn.diffaugment import diff_augment, parse_policy
 from ..registry import LOSSES, RECIPES
+from ..nn.modes import eval_mode, frozen
+from .base import Recipe, update
 from .optim import adam
 
 @dataclass
@@ -54,8 +56,6 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if self.d_steps < 1:
             raise ConfigError(f"recipe.d_steps={self.d_steps} is out of range: expected an integer >= 1")
-        from .. import losses  # noqa: F401  (registers the losses before the look-up)
-
         loss = LOSSES.get(self.loss)
         _require(self.penalty_weight >= 0 and self.penalty_every >= 1, "recipe.penalty_weight >= 0 and "
                  "recipe.penalty_every >= 1")
@@ -76,13 +76,7 @@ def _require(ok: bool, what: str) -> None:
         raise ConfigError(f"invalid recipe settings: expected {what}")
 
 
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    """Freeze (False) or unfreeze (True) every parameter of ``module``."""
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-class AdversarialRecipe:
+class AdversarialRecipe(Recipe):
     """One GAN training step over a generator/discriminator pair."""
 
     def __init__(self, cfg: AdversarialConfig, modules: dict[str, nn.Module], optim: OptimConfig) -> None:
@@ -205,44 +199,47 @@ class AdversarialRecipe:
     # -- the generator -----------------------------------------------------------------------------------------
 
     def _g_step(self, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
-        set_requires_grad(self.D, False)
         # D's buffers (batch-norm statistics, spectral norm's power-iteration vectors) must not learn from the
         # generator's step either: they are put back afterwards
         buffers = [b.detach().clone() for b in self.D.buffers()]
         try:
-            fake, fake_y = self._fakes(batch_size, noise)
-            fake_logits, fake_cls = self._judge(self._view(fake, noise), fake_y)
-            real_logits = None
-            if self.loss.relativistic:
-                real, real_y = self.last_real
-                real_logits = self._judge(self._view(real, noise), real_y)[0].detach()
-            loss = self.loss.g(fake_logits, real_logits)
-            if fake_cls is not None:
-                loss = loss + self.cfg.aux_weight * F.cross_entropy(fake_cls, fake_y)
-            self._update("generator", loss)
+            with frozen(self.D):
+                logs = self._g_update(noise, batch_size)
         finally:
-            set_requires_grad(self.D, True)
             with torch.no_grad():
                 for b, saved in zip(self.D.buffers(), buffers):
                     b.copy_(saved)
+        return logs
+
+    def _g_update(self, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        fake, fake_y = self._fakes(batch_size, noise)
+        fake_logits, fake_cls = self._judge(self._view(fake, noise), fake_y)
+        real_logits = None
+        if self.loss.relativistic:
+            real, real_y = self.last_real
+            real_logits = self._judge(self._view(real, noise), real_y)[0].detach()
+        loss = self.loss.g(fake_logits, real_logits)
+        if fake_cls is not None:
+            loss = loss + self.cfg.aux_weight * F.cross_entropy(fake_cls, fake_y)
+        self._update("generator", loss)
         return {"g_loss": loss.detach()}
 
     def _update(self, name: str, loss: torch.Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        update(self.optimizers[name], loss)
+
+    def compile_skip(self, modules: dict[str, nn.Module]) -> tuple[set[str], str]:
+        """A gradient penalty differentiates through D twice, which compiled code does not support."""
+        if self.cfg.penalty == "none":
+            return set(), ""
+        return {"discriminator"}, (f"train.compile=true: the discriminator runs uncompiled (recipe.penalty="
+                                   f"{self.cfg.penalty} differentiates through it twice, which compiled code does "
+                                   "not support)")
 
 
 def _predict(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """G(z) in inference mode, as Keras' ``predict`` runs it."""
-    was_training = G.training
-    G.eval()
-    try:
-        with torch.no_grad():
-            return G(z, labels)
-    finally:
-        G.train(was_training)
+    with eval_mode(G), torch.no_grad():
+        return G(z, labels)
 
 
 def _d_logs(loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor, adv) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..losses.reconstruction import gaussian_kl, reconstruction_loss, reparameterize, to_unit
 from ..registry import RECIPES
 from ..shard import sharded
+from .base import Recipe, update
 from .optim import adam
 
 
@@ -46,8 +47,10 @@ class AutoencodingConfig:
                 raise ConfigError(f"recipe.{key}={getattr(self, key)!r} is out of range: expected a number {expected}")
 
 
-class AutoencodingRecipe:
+class AutoencodingRecipe(Recipe):
     """One optimizer (``optim.lr_g``, betas and eps of the optim section) over the autoencoder's parameters."""
+
+    lr_keys = {"generator": "lr_g"}
 
     def __init__(self, cfg: AutoencodingConfig, modules: dict[str, torch.nn.Module], optim: OptimConfig) -> None:
         self.cfg = cfg
@@ -88,10 +91,7 @@ class AutoencodingRecipe:
         """One update on a batch; returns detached scalar tensors."""
         x, _ = batches.next(batch_size)
         logs = self._vae_loss(x, noise) if self.is_vae else self._ae_loss(x, noise)
-        opt = self.optimizers["generator"]
-        opt.zero_grad(set_to_none=True)
-        logs["loss"].backward()
-        opt.step()
+        update(self.optimizers["generator"], logs["loss"])
         self.updates += 1
         return {k: v.detach() for k, v in logs.items()}
 

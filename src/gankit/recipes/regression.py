@@ -23,6 +23,7 @@ from ..config import OptimConfig
 from ..errors import ConfigError
 from ..metrics.regression import SELECT, score_regressor
 from ..registry import RECIPES
+from .base import Recipe, update
 from .optim import adam
 
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}
@@ -37,8 +38,10 @@ class RegressionConfig:
     loss: Literal["mse", "l1", "huber"] = "mse"
 
 
-class RegressionRecipe:
+class RegressionRecipe(Recipe):
     """One optimizer (``optim.lr_g``, betas and eps of the optim section) over the regressor's parameters."""
+
+    lr_keys = {"regressor": "lr_g"}
 
     def __init__(self, cfg: RegressionConfig, modules: dict[str, torch.nn.Module], optim: OptimConfig) -> None:
         self.cfg = cfg
@@ -80,10 +83,7 @@ class RegressionRecipe:
         pred = self.model.forward_standardised(x).float()  # (B, T), standardised units; fp32 under bf16
         target = self.model.standardise_targets(y)
         loss = self.loss(pred, target)
-        opt = self.optimizers["regressor"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        update(self.optimizers["regressor"], loss)
         error = (pred.detach() - target) * self.model.y_std  # (B, T), the targets' units
         return {"loss": loss.detach(), "rmse": error.pow(2).mean().sqrt()}
 

@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ConfigError
 from ..registry import RECIPES
@@ -123,6 +124,12 @@ class StyleGANRecipe(AdversarialRecipe):
         super().load_state_dict(state)
         self.g_steps = int(state.get("g_steps", 0))
         self._shown = None  # the networks' buffers were restored too: write the schedule's progress again
+
+    def compile_skip(self, modules: dict[str, nn.Module]) -> tuple[set[str], str]:
+        """Every module runs eagerly: the step calls the mapping and synthesis networks directly, and a fade-in
+        changes alpha every step."""
+        return set(modules), ("train.compile=true is not applied to StyleGAN yet (its step calls the mapping and "
+                              "synthesis networks directly, and a fade-in changes alpha every step): it runs eagerly")
 
     def current_progress(self) -> tuple[int, float]:
         """(level, alpha) for the next step."""

@@ -34,7 +34,8 @@ from ..config import OptimConfig
 from ..errors import ConfigError
 from ..registry import LOSSES, RECIPES
 from ..shard import sharded
-from .adversarial import set_requires_grad
+from ..nn.modes import frozen
+from .base import Recipe, update
 from .optim import adam
 
 
@@ -47,8 +48,6 @@ class Pix2PixRecipeConfig:
     pixel_loss: str = "l1"  # l1 or mse
 
     def __post_init__(self) -> None:
-        from .. import losses  # noqa: F401  (registers the losses)
-
         LOSSES.get(self.loss)
         if self.gan_weight < 0 or self.l1_weight < 0 or self.gan_weight + self.l1_weight == 0:
             raise ConfigError("recipe.gan_weight and recipe.l1_weight must be >= 0 and not both 0")
@@ -65,8 +64,6 @@ class CycleGANRecipeConfig:
     pool_size: int = 50  # history buffer of generated images per discriminator; 0: none
 
     def __post_init__(self) -> None:
-        from .. import losses  # noqa: F401
-
         LOSSES.get(self.loss)
         if self.cycle_weight < 0 or self.identity_weight < 0 or self.pool_size < 0:
             raise ConfigError("recipe.cycle_weight, recipe.identity_weight and recipe.pool_size must be >= 0")
@@ -98,13 +95,7 @@ def _adversarial_scale(loss_name: str) -> float:
     return 2.0 if loss_name == "least_squares" else 1.0
 
 
-def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-
-
-class Pix2PixRecipe:
+class Pix2PixRecipe(Recipe):
     """One D update on real and generated pairs, then one G update (adversarial + weighted pixel loss)."""
 
     def __init__(self, cfg: Pix2PixRecipeConfig, modules: dict[str, nn.Module], optim: OptimConfig) -> None:
@@ -133,20 +124,17 @@ class Pix2PixRecipe:
             real_logits = self.D(torch.cat([a, b], 1)).float()
             fake_logits = self.D(torch.cat([a, fake.detach()], 1)).float()
             d_loss = 0.5 * self.scale * self.loss.d(real_logits, fake_logits)
-            _update(self.optimizers["discriminator"], d_loss)
+            update(self.optimizers["discriminator"], d_loss)
             logs.update(d_loss=d_loss.detach(), d_real=_judged(real_logits, self.loss),
                         d_fake=_judged(fake_logits, self.loss))
-        set_requires_grad(self.D, False)
-        try:
+        with frozen(self.D):
             pixel = self.pixel(fake.float(), b)
             loss = self.cfg.l1_weight * pixel
             if self.cfg.gan_weight:
                 g_adv = self.scale * self.loss.g(self.D(torch.cat([a, fake], 1)).float())
                 loss = loss + self.cfg.gan_weight * g_adv
                 logs["g_adv"] = g_adv.detach()
-            _update(self.optimizers["generator"], loss)
-        finally:
-            set_requires_grad(self.D, True)
+            update(self.optimizers["generator"], loss)
         logs.update(g_loss=loss.detach(), pixel=pixel.detach())
         return logs
 
@@ -182,7 +170,7 @@ class HistoryBuffer:
         return torch.stack(shown)
 
 
-class CycleGANRecipe:
+class CycleGANRecipe(Recipe):
     """One update of G_AB and G_BA together, then one of D_A and D_B together (the reference code's order)."""
 
     def __init__(self, cfg: CycleGANRecipeConfig, modules: dict[str, nn.Module], optim: OptimConfig) -> None:
@@ -213,9 +201,7 @@ class CycleGANRecipe:
         x, _ = batches.next(batch_size)
         a, b = _split(x, self.channels_a)
         lam = self.cfg.cycle_weight
-        for d in (self.D_a, self.D_b):
-            set_requires_grad(d, False)
-        try:
+        with frozen(self.D_a, self.D_b):
             fake_b, fake_a, cycle = cycle_terms(a, b, self.G_ab, self.G_ba)
             adv_ab = self.scale * self.loss.g(self.D_b(fake_b).float())
             adv_ba = self.scale * self.loss.g(self.D_a(fake_a).float())
@@ -225,16 +211,13 @@ class CycleGANRecipe:
                 identity = F.l1_loss(self.G_ab(b).float(), b) + F.l1_loss(self.G_ba(a).float(), a)
                 loss = loss + lam * self.cfg.identity_weight * identity
                 logs["identity"] = identity.detach()
-            _update(self.optimizers["generator"], loss)
-        finally:
-            for d in (self.D_a, self.D_b):
-                set_requires_grad(d, True)
+            update(self.optimizers["generator"], loss)
         shown_a = self.pool_a.query(fake_a, noise)
         shown_b = self.pool_b.query(fake_b, noise)
         real_a, fake_a_logits = self.D_a(a).float(), self.D_a(shown_a).float()
         real_b, fake_b_logits = self.D_b(b).float(), self.D_b(shown_b).float()
         d_loss = 0.5 * self.scale * (self.loss.d(real_a, fake_a_logits) + self.loss.d(real_b, fake_b_logits))
-        _update(self.optimizers["discriminator"], d_loss)
+        update(self.optimizers["discriminator"], d_loss)
         logs.update(g_loss=loss.detach(), d_loss=d_loss.detach(), d_real=_judged(real_b, self.loss),
                     d_fake=_judged(fake_b_logits, self.loss))
         return logs

@@ -1,5 +1,6 @@
 """The trainer, checkpoints and logging."""
 
-from .trainer import Trainer, latest_checkpoint
+from .checkpoint import latest_checkpoint
+from .trainer import Trainer
 
 __all__ = ["Trainer", "latest_checkpoint"]

@@ -126,12 +126,93 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return files[0]
 
 
+def read_newest(run_dir: str | Path, warn) -> tuple[dict[str, torch.Tensor], dict]:
+    """The newest readable checkpoint of a run, on the CPU: an unreadable newer one is skipped, and ``warn`` told."""
+    for path in checkpoints_newest_first(run_dir):
+        try:
+            return load_checkpoint(path, "cpu")
+        except GankitError as exc:
+            warn(f"warning: skipping an unreadable checkpoint: {exc}")
+    raise GankitError(f"no readable checkpoint in {Path(run_dir) / 'checkpoints'}")
+
+
+def write_step(folder: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict, keep: int) -> Path:
+    """The checkpoint of ``step``, then ``latest.json`` pointing at it, then pruning to the ``keep`` newest."""
+    path = save_checkpoint(folder / step_file(step), tensors, meta)
+    write_json(folder / "latest.json", {"step": step, "file": path.name})
+    prune(folder, keep)
+    return path
+
+
+def write_best(folder: Path, tensors: dict[str, torch.Tensor], meta: dict, best: dict) -> Path:
+    """``best.safetensors`` and ``best.json`` describing it (its step and score)."""
+    path = save_checkpoint(folder / "best.safetensors", tensors, meta)
+    write_json(folder / "best.json", {**best, "file": path.name})
+    return path
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write ``obj`` as JSON through a temporary file and a rename: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
 def prune(folder: str | Path, keep: int) -> list[Path]:
     """Delete all but the ``keep`` newest step checkpoints (by step, exact names only); returns the deleted."""
     old = [p for _, p in step_checkpoints(folder)][:-keep] if keep > 0 else []
     for path in old:
         path.unlink(missing_ok=True)
     return old
+
+
+def rng_states(noise: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """The trainer's noise generator and torch's global generators (CPU; every CUDA device for a CUDA run)."""
+    states = {"rng.noise": noise.get_state(), "rng.torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return states
+
+
+def set_rng_states(noise: torch.Generator, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Restore what :func:`rng_states` saved."""
+    noise.set_state(tensors["rng.noise"].cpu())
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"].cpu())
+    cuda = [tensors[k].cpu() for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and device.type == "cuda" and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def capture(modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], recipe, sampler,
+            noise: torch.Generator, device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors of a training state (weights, optimizer moments, the recipe's tensors, the sampler's position,
+    every RNG) and the JSON the optimizers and the recipe add: (tensors, {"optim": ..., "recipe": ...})."""
+    tensors, optim_meta = {}, {}
+    for name, module in modules.items():
+        tensors.update(pack(f"model.{name}", module.state_dict()))
+    for name, opt in optimizers.items():
+        t, optim_meta[name] = optimizer_state(opt)
+        tensors.update(pack(f"optim.{name}", t))
+    tensors.update(pack("sampler", sampler.state_dict()))
+    tensors.update(pack("recipe", recipe.tensor_state()))
+    tensors.update(rng_states(noise, device))
+    return tensors, {"optim": optim_meta, "recipe": recipe.state_dict()}
+
+
+def restore(tensors: dict[str, torch.Tensor], meta: dict, modules: dict[str, nn.Module],
+            optimizers: dict[str, torch.optim.Optimizer], recipe, sampler, noise: torch.Generator,
+            device: torch.device) -> None:
+    """Put back what :func:`capture` took (tensors on the CPU: ``load_state_dict`` moves them where they belong)."""
+    for name, module in modules.items():
+        load_module_state(module, unpack(f"model.{name}", tensors), f"{name} weights")
+    for name, opt in optimizers.items():
+        load_optimizer_state(opt, unpack(f"optim.{name}", tensors), meta["optim"][name])
+    recipe.load_state_dict(meta.get("recipe", {}))
+    recipe.load_tensor_state(unpack("recipe", tensors), device)
+    sampler.load_state_dict(unpack("sampler", tensors))
+    set_rng_states(noise, tensors, device)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict]:

@@ -40,6 +40,7 @@ from torch import nn
 
 from ..errors import ConfigError, GankitError
 from ..shard import Shard, shard_rows, sharded, sharding  # noqa: F401  (re-exported)
+from .precision import use_channels_last
 
 
 class Distributed:
@@ -146,6 +147,19 @@ class Distributed:
         t = torch.tensor([1.0 if f else 0.0 for f in flags])
         dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.control)
         return [bool(v) for v in t.tolist()]
+
+    def place(self, modules: dict[str, nn.Module], device: torch.device, sync_bn: bool = False,
+              channels_last: bool = False) -> dict[str, nn.Module]:
+        """Modules on ``device``, in training mode, identical on every rank (with ``sync_bn``, batch norm over the
+        global batch; with ``channels_last``, convolutional modules in that memory format)."""
+        if sync_bn and self.active:
+            modules = {k: convert_sync_batchnorm(m, device) for k, m in modules.items()}
+        for module in modules.values():
+            module.to(device).train()
+            self.broadcast_module(module)  # identical already (same seed); made certain, as DDP does
+        if channels_last:
+            use_channels_last(modules)
+        return modules
 
     def on_main(self, work):
         """``work()`` on rank 0 (None elsewhere); if it raises, every rank raises, so that no rank waits for a

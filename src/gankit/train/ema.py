@@ -15,9 +15,15 @@ from torch import nn
 class EMA:
     """A frozen copy of ``module`` that trails its weights."""
 
-    def __init__(self, module: nn.Module, decay: float) -> None:
+    def __init__(self, module: nn.Module, decay: float, name: str = "generator") -> None:
         self.decay = decay
         self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.name = f"{name}_ema"  # what checkpoints call the copy
+
+    @classmethod
+    def of(cls, modules: dict[str, nn.Module], target: nn.Module, decay: float) -> "EMA":
+        """The average of ``target``, one of ``modules``, named after it (``generator`` -> ``generator_ema``)."""
+        return cls(target, decay, next(k for k, m in modules.items() if m is target))
 
     def beta(self, step: int) -> float:
         """The averaging weight after ``step`` updates."""

@@ -44,7 +44,7 @@ def use_channels_last(modules: dict[str, nn.Module]) -> None:
 HOT_METHODS = ("forward", "forward_all", "posterior", "decoder_output")  # what the recipes call in a step
 
 
-def compile_modules(modules: dict[str, nn.Module]) -> str | None:
+def compile_modules(modules: dict[str, nn.Module], skip: set[str] = frozenset(), note: str = "") -> str | None:
     """``train.compile``: the methods a training step calls on each network (``forward``, a discriminator's
     ``forward_all``, a VAE's ``posterior`` and ``decoder_output``) are replaced, on the instance, by compiled versions
     (``torch.compile``): the state dict keeps its names (no ``_orig_mod.`` prefix), and compiling gankit's
@@ -55,6 +55,9 @@ def compile_modules(modules: dict[str, nn.Module]) -> str | None:
     The compiled methods live on the instances: a ``copy.deepcopy`` of a compiled network would call the original's
     weights, so copies (the EMA generator) must be taken before this is called. ``suppress_errors`` is set for the
     whole process."""
+    modules = {k: m for k, m in modules.items() if k not in skip}  # those the recipe keeps eager (``note`` says why)
+    if not modules:
+        return note or None
     if not _compiler_available():
         return ("train.compile=true: torch.compile is not usable here (no C++ compiler on PATH, or an unsupported "
                 "platform): training runs uncompiled")
@@ -65,7 +68,7 @@ def compile_modules(modules: dict[str, nn.Module]) -> str | None:
         for name in HOT_METHODS:
             if callable(getattr(type(module), name, None)):
                 setattr(module, name, torch.compile(getattr(module, name)))
-    return None
+    return note or None
 
 
 def _compiler_available() -> bool:
@@ -96,10 +99,13 @@ def _cpu_bf16_supported() -> bool:
         return False
 
 
-def autocast_factory(device: torch.device, precision: str) -> Callable[[], ContextManager]:
-    """A zero-argument factory of the context a training step runs in."""
+def autocast_factory(device: torch.device, precision: str, warn: Callable[[str], None] | None = None
+                     ) -> Callable[[], ContextManager]:
+    """A zero-argument factory of the context a training step runs in; ``warn`` is told when bf16 will be slow."""
     if precision == "fp32":
         return nullcontext
+    if warn is not None and (slow := bf16_note(device)):
+        warn(f"warning: {slow}")
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError(f"train.precision=bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; "
                           "use train.precision=fp32")

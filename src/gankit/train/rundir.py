@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import GankitError
 
 MARKER = ".gankit-run.json"
@@ -32,7 +32,8 @@ LOCK = ".gankit-lock"
 _STEP = r"step_\d{7,}"
 OWNED_FILES = re.compile(r"config\.yaml|metrics\.jsonl(\.tmp)?|data\.npz|" + re.escape(MARKER))  # data: fit_regressor
 OWNED_FOLDERS = {
-    "checkpoints": re.compile(rf"({_STEP}|best)\.safetensors(\.tmp)?|(latest|best)\.json(\.tmp)?|\.tmp[A-Za-z0-9]{{6}}"),
+    "checkpoints": re.compile(rf"({_STEP}|best)\.safetensors(\.tmp)?|(latest|best)\.json(\.tmp)?"
+                              r"|\.tmp[A-Za-z0-9]{6}"),
     "samples": re.compile(rf"(recon_)?{_STEP}\.png"),
     "eval": re.compile(rf"{_STEP}(-n\d+)?\.json(\.tmp)?"),
 }

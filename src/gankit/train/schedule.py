@@ -46,3 +46,22 @@ def apply_schedule(opt: torch.optim.Optimizer, factor: float) -> None:
     """Set each group's rate to ``base_lr x factor``."""
     for group in opt.param_groups:
         group["lr"] = group["base_lr"] * factor
+
+
+def schedule_learning_rates(optimizers: dict[str, torch.optim.Optimizer], cfg: OptimConfig, step: int,
+                            total: int) -> None:
+    """Set every optimizer's rates for ``step`` of ``total`` (nothing to do on the constant schedule)."""
+    if cfg.schedule != "constant":
+        factor = lr_factor(cfg, step, total)
+        for opt in optimizers.values():
+            apply_schedule(opt, factor)
+
+
+def apply_new_learning_rates(optimizers: dict[str, torch.optim.Optimizer], lr_keys: dict[str, str],
+                             cfg: OptimConfig, saved: dict) -> None:
+    """A learning rate changed since a checkpoint (--resume --set optim.lr_g=...) wins over the saved one; otherwise
+    the saved one stays (it may have been lowered by a rollback). ``lr_keys``: optimizer name -> optim key."""
+    for name, key in lr_keys.items():
+        new = getattr(cfg, key)
+        if name in optimizers and key in saved and saved[key] != new:
+            set_base_lr(optimizers[name], new)

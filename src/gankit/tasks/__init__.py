@@ -1,0 +1,7 @@
+"""Family contracts: one :class:`~gankit.tasks.base.Task` per kind of model, registered in
+:data:`gankit.registry.TASKS` and named on each model's registry line."""
+
+from . import autoencoding, generation, regression, translation  # noqa: F401
+from .base import Preview, Scored, Task, derive_seed, task_for
+
+__all__ = ["Preview", "Scored", "Task", "derive_seed", "task_for"]

@@ -1,0 +1,118 @@
+"""The family contract: what a model family does for the trainer (and, through a loaded run, for the API and CLI).
+
+A :class:`Task` is the one object the trainer talks to. It builds the family's modules and its recipe (which owns
+the optimizers and one training step), checks the config against the data, says which module the trainer's EMA
+averages, draws the preview grid the trainer saves, and scores the model during training. Every hook has a no-op
+default, so a family states only what it does, and nobody above it asks which family it is.
+
+A family is registered once, on its model's line: ``MODELS.register("vae", config=..., task="autoencoding")``; the
+task names live in :data:`gankit.registry.TASKS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..errors import ConfigError
+from ..models import build_models
+from ..recipes.base import Recipe
+from ..registry import MODELS, RECIPES, TASKS
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent 63-bit seed for one purpose (weights, data order, noise, grid) from the run's seed."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass
+class Scored:
+    """A training-time evaluation: the scores (with provenance), the key that picks the best checkpoint (lower is
+    better) and the keys worth printing."""
+
+    result: dict
+    key: str
+    shown: tuple[str, ...]
+
+
+@dataclass
+class Preview:
+    """A preview the trainer saved: where, and the samples the collapse monitor should look at (or None)."""
+
+    path: Path
+    samples: torch.Tensor | None
+
+
+class Task:
+    """Base of every family: the trainer's only view of the model. Subclasses override what their family does."""
+
+    def __init__(self, cfg: Config, device: torch.device, say: Callable[[str], None] = print) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.say = say  # notes and warnings for the user (stderr, rank 0)
+        self.modules: dict[str, nn.Module] = {}
+        self.recipe: Recipe | None = None
+
+    # -- building -------------------------------------------------------------------------------------------------
+
+    def describe(self, data) -> dict:
+        """What a checkpoint records of the training data (its shape, classes and source); a family may also
+        complete the config from the data here (recorded in the resolved config)."""
+        return {"sample_shape": list(data.sample_shape), "num_classes": data.num_classes, "is_image": data.is_image,
+                "dataset": self.cfg.data.name, "size": len(data)}
+
+    def build(self, data, seed: int) -> dict[str, nn.Module]:
+        """The family's modules, weights drawn from ``seed``."""
+        self.modules = build_models(self.cfg.model, data.sample_shape, data.num_classes, seed)
+        return self.modules
+
+    def attach(self, modules: dict[str, nn.Module]) -> Recipe:
+        """The recipe over the (placed, possibly converted) modules: it builds the optimizers."""
+        self.modules = modules
+        self.recipe = RECIPES.get(self.cfg.recipe.name)(self.cfg.recipe, modules, self.cfg.optim)
+        return self.recipe
+
+    def validate(self, data, batch_size: int, world: int) -> None:
+        """Refuse settings that cannot work with ``data`` (``batch_size``: each of ``world`` processes' share)."""
+        self.recipe.validate(data, batch_size)
+
+    def averaged(self) -> nn.Module:
+        """The module the trainer keeps an exponential moving average of (``train.ema``); a family without a
+        generator refuses."""
+        raise ConfigError(f"train.ema={self.cfg.train.ema}: model {self.cfg.model.name!r} has no generator to "
+                          "average; set train.ema=0")
+
+    # -- while training -------------------------------------------------------------------------------------------
+
+    def setup(self, data, run_dir: Path) -> None:
+        """Fix what the previews show (every rank; cheap)."""
+
+    def reference_samples(self, data) -> torch.Tensor | None:
+        """Data samples whose diversity the collapse monitor compares previews against (None: no check)."""
+        return None
+
+    def prepare_evaluation(self, data, run_dir: Path) -> None:
+        """Load what training-time evaluation needs (rank 0 only: an evaluator, reference features, a test split)."""
+
+    def preview(self, path: Path, averaged: nn.Module | None) -> Preview | None:
+        """Save a preview grid at ``path`` (``averaged``: the EMA copy, when kept); None when there is none."""
+        return None
+
+    def evaluate(self, averaged: nn.Module | None, step: int, source: str) -> Scored | None:
+        """Score the model now, or None when this family is not evaluated during training."""
+        return None
+
+
+def task_for(cfg: Config, device: torch.device, say: Callable[[str], None] = print) -> Task:
+    """The task of the family ``cfg.model.name`` (named on its model's registry line)."""
+    name = MODELS.meta(cfg.model.name).get("task")
+    if name is None:
+        raise ConfigError(f"model {cfg.model.name!r} names no task in its registry line")
+    return TASKS.get(name)(cfg, device, say)

@@ -1,0 +1,123 @@
+"""Generation: families that draw samples from a prior (the MLP and DCGAN families, conditional GANs, StyleGAN).
+
+Previews are grids of the generator's output on fixed codes (one row per class for a conditional generator with up
+to 16 classes), or scatter plots over the data for 2-D points; training-time evaluation scores
+``train.eval_samples`` samples, always from the same noise, with the data's evaluator (FID, KID, precision/recall,
+...; the 2-D mixture protocol for points), and the best checkpoint has the lowest FID.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..images import save_grid, save_scatter
+from ..metrics.evaluate import EvalSettings, Evaluation
+from ..metrics.evaluator import default_evaluator
+from ..nn.modes import eval_mode
+from ..registry import TASKS
+from .base import Preview, Scored, Task, derive_seed
+
+TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
+EVAL_CHUNK = 1000  # samples drawn at once for an evaluation
+
+
+@TASKS.register("generation")
+class GenerationTask(Task):
+    """A generator (``modules["generator"]``) trained by the model's recipe, previewed and scored by its samples."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.codes = self.labels = None  # the fixed codes (and labels) of every preview
+        self.columns = self.cfg.train.grid_rows
+        self.real_points = None  # grey dots behind 2-D scatter plots
+        self.drawable = False
+        self.evaluation: Evaluation | None = None
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.modules["generator"]
+
+    def validate(self, data, batch_size: int, world: int) -> None:
+        """The recipe's checks, and the Keras schedule's halved batches under torchrun."""
+        if world > 1 and getattr(self.cfg.recipe, "schedule", "") == "keras" and batch_size % 2:
+            raise ConfigError(f"recipe.schedule=keras halves each rank's batch: train.batch_size="
+                              f"{self.cfg.train.batch_size} over {world} processes gives an odd {batch_size}; use a "
+                              f"batch size divisible by {2 * world}")
+        super().validate(data, batch_size, world)
+
+    def averaged(self) -> nn.Module:
+        return self.generator
+
+    def setup(self, data, run_dir: Path) -> None:
+        """Fixed codes for the previews; 2-D data keeps some real points to draw behind the samples."""
+        # images are drawn as grids and 2-D points as scatter plots; other vectors (a table's rows) are not drawn
+        self.drawable = data.is_image or tuple(data.sample_shape) == (2,)
+        if not self.drawable:
+            self.say(f"note: no sample grids: data {self.cfg.data.name!r} holds {data.sample_shape[0]}-d vectors, "
+                     "which are neither images nor 2-D points")
+        self.codes, self.labels, self.columns = self._preview_codes(data)
+        self.real_points = None if data.is_image else data.x[:TOY_POINTS * 2]
+
+    def _preview_codes(self, data) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """Fixed noise (and labels) for the grids, so successive grids show the same codes; a conditional
+        generator's grid has one row per class (up to 16 classes). Returns (codes, labels, columns)."""
+        G, rows = self.generator, self.cfg.train.grid_rows
+        g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "preview"))
+        k = getattr(G, "num_classes", 0)
+        if data.is_image and 2 <= k <= 16:
+            labels = torch.arange(k, device=self.device).repeat_interleave(k)  # row i: class i
+            return G.sample_latent(k * k, generator=g), labels, k
+        n = rows ** 2 if data.is_image else TOY_POINTS
+        return G.sample_latent(n, generator=g), G.sample_labels(n, generator=g), rows
+
+    def reference_samples(self, data) -> torch.Tensor | None:
+        return data.x[:len(self.codes)]
+
+    def prepare_evaluation(self, data, run_dir: Path) -> None:
+        """The evaluator and reference features, or a note saying why there is no evaluation during training."""
+        tc = self.cfg.train
+        if tc.eval_every == 0 or not self._evaluable():
+            return
+        settings = EvalSettings(n=tc.eval_samples, evaluator=tc.evaluator, device=str(self.device))
+        evaluation = Evaluation(self.cfg.data, settings)
+        problems = evaluation.check_sizes(tc.eval_samples)
+        if problems:
+            raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems[0]}; raise train.eval_samples or "
+                              "set train.eval_every=0")
+        self.evaluation = evaluation
+
+    def _evaluable(self) -> bool:
+        data = self.cfg.data
+        builtin = data.name == "toy2d" or default_evaluator(data.name, data.domain) is not None
+        if self.cfg.train.evaluator is None and not builtin:
+            self.say(f"note: no evaluation during training: data {data.name!r} has no built-in evaluator (train one "
+                     "with `gankit evaluator train` and set train.evaluator)")
+            return False
+        return True
+
+    @torch.no_grad()
+    def preview(self, path: Path, averaged: nn.Module | None) -> Preview | None:
+        """A grid (a scatter plot for 2-D data) of the generator's output on the fixed codes."""
+        if not self.drawable:
+            return None
+        G = averaged or self.generator
+        with eval_mode(G):
+            out = G(self.codes, self.labels)
+        if self.real_points is None:
+            return Preview(save_grid(out, path, nrow=self.columns), out)
+        return Preview(save_scatter(self.real_points, out, path), out)
+
+    @torch.no_grad()
+    def evaluate(self, averaged: nn.Module | None, step: int, source: str) -> Scored | None:
+        """``train.eval_samples`` samples from the same noise every time, scored against the test split."""
+        if self.evaluation is None:
+            return None
+        G = averaged or self.generator
+        g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
+        n = self.cfg.train.eval_samples
+        x = torch.cat([G.sample(min(EVAL_CHUNK, n - i), generator=g) for i in range(0, n, EVAL_CHUNK)])  # eval mode
+        return Scored(self.evaluation.score(x, source=source), "fid", ("fid", "kid", "precision", "recall", "modes"))
