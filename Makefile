@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs gankit, trains the embedded default (digits, CPU, a few minutes)
 #   make test   installs the test extras and runs the test suite (the command CI runs)
+#   make docs   installs the docs extra and builds the manual in docs/ into site/ (offline; mkdocs build --strict)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-all install clean
+.PHONY: demo test test-all install clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,14 @@ test: $(VENV)/.installed-test
 
 test-all: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PIP_INSTALL) -e ".[docs]"
+	touch $@
+
+# NO_MKDOCS_2_WARNING silences mkdocs-material's banner about MkDocs 2; the build fetches nothing.
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

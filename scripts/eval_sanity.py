@@ -1,9 +1,9 @@
-"""Sanity figures for gankit's metrics on real data: the numbers in the README's evaluation table come from here.
+"""Sanity figures for gankit's metrics on real data: the numbers in the table of docs/evaluation.md come from here.
 
 Scores three sample sets against the MNIST test split (10,000 images) with the built-in MNIST evaluator:
 real training images, training images of the digits 0-4 only, and uniform noise; and optionally trained runs.
 Prints one JSON object (name -> the metrics gankit eval reports, without provenance) and, with --markdown,
-the README table.
+that table.
 
     python scripts/eval_sanity.py --mnist ../shared/data/mnist [--n 10000] [--seed 0] [--run runs/seed] [--markdown]
 """
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run", action="append", default=[], help="also score a trained run (repeatable)")
-    parser.add_argument("--markdown", action="store_true", help="print the README table too")
+    parser.add_argument("--markdown", action="store_true", help="print the table of docs/evaluation.md too")
     args = parser.parse_args()
     evaluation = Evaluation(DataConfig(name="mnist", root=args.mnist), EvalSettings(seed=args.seed))
     results = {}

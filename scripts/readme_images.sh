@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The latent-space and class grids shown in the README, drawn from trained runs with fixed seeds.
+# The latent-space and class grids shown in README.md and docs/*.md (saved in docs/images/), drawn from trained runs
+# with fixed seeds.
 #   usage: scripts/readme_images.sh [DCGAN_RUN] [CGAN_RUN] [VAE_RUN] [VAE2D_RUN] [TRANSLATION_RUNS]  (STYLE=...)
 #   (defaults: the runs benchmarks/gan_quality.py and benchmarks/vae.py make, and runs/vae2d)
 set -euo pipefail
@@ -52,7 +53,7 @@ cp "$(ls "$VAE"/samples/recon_step_*.png | tail -1)" "$OUT/vae_reconstructions.p
 cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchmarks/vae.py --suite vs_gan
 # image-to-image translation (#8): the first 10 test inputs of each task, translated by the benchmark's runs
 TR=${5:-runs/bench_translation}
-COLOUR=${COLOUR:-$TR/colour}  # the README uses the 25-minute run: COLOUR=runs/bench_translation25/colour
+COLOUR=${COLOUR:-$TR/colour}  # docs/translation.md uses the 25-minute run: COLOUR=runs/bench_translation25/colour
 TMP=$(mktemp -d)
 "$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
 import sys
