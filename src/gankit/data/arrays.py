@@ -34,6 +34,7 @@ from ..config import DataConfig
 from ..errors import DataError, MissingSplitError
 from ..registry import DATASETS
 from .base import ArrayData
+from .limits import user_path
 from .npyfile import load_npy, load_npz
 from .tabular import check_tabular, tabular_data
 from .transforms import check_split, finish_images, make_array_data, uint8_to_unit
@@ -42,6 +43,9 @@ IMAGE_KEYS = ("x", "images", "arr_0")
 LABEL_KEYS = ("y", "labels")
 TEST_IMAGE_KEYS = ("x_test",)
 TEST_LABEL_KEYS = ("y_test",)
+# Labels are class indices, and there are max(y) + 1 classes: a one-hot label (model.conditioning=concat) and the
+# per-class metrics take that many columns, so a stray 1e9 asks for gigabytes. ImageNet has 1,000 classes.
+MAX_CLASSES = 10_000
 RANGE_SLACK = 1e-3  # float images may overshoot [-1, 1] / [0, 1] by this much (rounding); the excess is clipped
 
 
@@ -86,7 +90,7 @@ def _array_path(root: str | None) -> Path:
     """The ``.npz``/``.npy`` file named by ``data.root``."""
     if root is None:
         raise DataError("arrays: data.root is not set; point it at a .npz or .npy file (--set data.root=FILE)")
-    path = Path(root).expanduser()
+    path = user_path(root)
     if path.suffix.lower() not in (".npz", ".npy"):
         raise DataError(f"{path} is not a .npz or .npy file; the arrays source reads only those (data.root=FILE)")
     if not path.is_file():
@@ -187,4 +191,7 @@ def check_labels(y: np.ndarray, n: int, path: Path | str) -> np.ndarray:
         raise DataError(f"{path}: {len(y)} labels for {n} images; save one label per image")
     if n and y.min() < 0:
         raise DataError(f"{path}: labels must be non-negative class indices, found {y.min()}")
+    if n and y.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: labels must be class indices >= 0 and <= {MAX_CLASSES - 1:,}, found {y.max()}; "
+                        "number the classes 0, 1, 2, ...")
     return y.astype(np.int64)

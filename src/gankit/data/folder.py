@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..registry import DATASETS
 from .transforms import check_split, make_array_data, uint8_to_unit
 from .base import ArrayData
-from .limits import NotRegularFile, open_regular
+from .limits import NotRegularFile, check_setting, open_regular, user_path
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
@@ -57,7 +57,7 @@ def split_folder(root: str | None, split: str) -> Path:
     """The folder that holds ``split``: ``root/<split>`` when root has train/ or test/, else root (train only)."""
     if root is None:
         raise DataError("folder: data.root is not set; point it at a folder of images (--set data.root=DIR)")
-    path = Path(root).expanduser()
+    path = user_path(root)
     if not path.is_dir():
         raise DataError(f"{path} is not a folder; set data.root to a folder of images")
     if (path / "train").is_dir() or (path / "test").is_dir():
@@ -118,6 +118,9 @@ def read_images(files: list[Path], size: int | None, channels: int | None,
         more = f" and {len(bad) - SHOWN_BAD_FILES} more" if len(bad) > SHOWN_BAD_FILES else ""
         raise DataError(f"{len(bad)} file(s) cannot be read as images: {shown}{more}; fix or remove them")
     mode = _target_mode(images, channels)
+    if size is not None:  # before any image is resized: N float32 copies of size x size follow
+        check_setting(f"data.size={size}", len(images) * len(mode) * size * size * 4,
+                      f"{len(images):,} float32 images of {len(mode)}x{size}x{size}")
     images = [_fit(_convert(im, mode), size) for im in images]
     _check_same_size(images, files)
     arrays = [np.asarray(im, dtype=np.uint8) for im in images]
@@ -131,6 +134,7 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise DataError(f"not an image file extension; use one of {' '.join(sorted(IMAGE_SUFFIXES))}")
     try:
         with warnings.catch_warnings(), _open_file(path) as f:
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on damaged metadata it skips ("Corrupt EXIF")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(f) as im:
                 w, h = im.size
@@ -140,8 +144,14 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
                 return _to_8bit(ImageOps.exif_transpose(im))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"possible decompression bomb: {exc}") from None
+    except DataError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+    except Exception as exc:  # noqa: BLE001  Pillow's plugins raise what they meet in a damaged file (struct.error,
+        # TypeError, IndexError, ... from malformed EXIF or headers; found by tests/test_fuzz_readers.py): the file
+        # is unreadable, not gankit broken
+        raise DataError(f"damaged image data ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
 
 
 def _open_file(path: Path) -> BinaryIO:

@@ -125,3 +125,25 @@ def read_into(stream: BinaryIO, buffer: memoryview) -> int:
         done += n
     return done
 
+
+
+def check_setting(setting: str, nbytes: int, what: str) -> None:
+    """Refuse, in one line naming the ``setting`` (``data.size=4096``), data that would hold more than
+    :func:`max_bytes` in memory: checked from the counts alone, before anything is drawn, decoded or resized."""
+    limit, source = max_bytes()
+    if nbytes > limit:
+        raise ConfigError(f"{setting} makes {what}: {human(nbytes)}, more than gankit's limit of {human(limit)} "
+                          f"({source}); lower it, or raise the limit with {ENV_VAR}=<bytes> (e.g. {ENV_VAR}=64G)")
+
+
+def user_path(root: str, key: str = "data.root") -> Path:
+    """``root`` with a leading ``~`` or ``~user`` expanded, or a one-line error where there is no such home."""
+    if "\0" in root:
+        raise ConfigError(f"{key}={root!r} holds a NUL character, which no path can")
+    path = os.path.expanduser(root)
+    if path.startswith("~"):  # os.path.expanduser leaves what it cannot expand as it was
+        user = root[1:].split(os.sep, 1)[0]
+        whose = f"user {user!r}" if user else "you ($HOME is not set)"
+        raise ConfigError(f"{key}={root!r} starts with ~{user}, but this machine has no home folder for {whose}; "
+                          "write the path out in full")
+    return Path(path)

@@ -25,6 +25,7 @@ from ..errors import DataError
 from ..registry import DATASETS
 from .transforms import check_split, finish_images, make_array_data, uint8_to_unit
 from .base import ArrayData
+from .limits import user_path
 from . import download
 from .idx import read_idx
 from .mnist_files import DEFAULT_CACHE, MNIST_MD5, MNIST_SIZES, SIDE, known_size  # noqa: F401  (re-exported)
@@ -44,10 +45,10 @@ def split_files(split: str) -> tuple[str, str]:
 def base_folder(root: str | None) -> tuple[Path, str]:
     """The folder to search and where it came from (``data.root``, ``$GANKIT_DATA`` or the default cache)."""
     if root is not None:
-        return Path(root).expanduser(), "data.root"
+        return user_path(root), "data.root"
     if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
-    return Path(DEFAULT_CACHE).expanduser(), f"the default cache (data.root and ${ENV_VAR} are unset)"
+        return user_path(os.environ[ENV_VAR], f"${ENV_VAR}"), f"${ENV_VAR}"
+    return user_path(DEFAULT_CACHE, "the default cache"), f"the default cache (data.root and ${ENV_VAR} are unset)"
 
 
 def find_file(folder: Path, name: str) -> Path | None:

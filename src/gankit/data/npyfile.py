@@ -14,6 +14,7 @@ Every failure is one :class:`~gankit.errors.DataError` line, ``cannot read FILE:
 from __future__ import annotations
 
 import math
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -28,6 +29,8 @@ from .limits import check_claim, open_regular, read_into
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK"
 _STREAM_ERRORS = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError)
+# numpy parses a header's dict with Python's tokenizer and ast.literal_eval: a mangled one raises their errors too
+_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, RecursionError)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -87,7 +90,7 @@ def _read_header(f: BinaryIO, where: str) -> tuple[tuple[int, ...], bool, np.dty
             return npformat.read_array_header_1_0(f)
         if version == (2, 0):
             return npformat.read_array_header_2_0(f)
-    except ValueError as exc:  # what numpy says of a bad magic string or header; stream errors go to the caller
+    except _HEADER_ERRORS as exc:  # what numpy says of a bad magic string or header; stream errors go to the caller
         raise DataError(f"cannot read {where}: not a valid .npy header ({_one_line(exc)}); re-save it with "
                         "numpy.save") from None
     raise DataError(f"cannot read {where}: .npy format version {version[0]}.{version[1]} is not supported (only "

@@ -13,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import DataConfig
+from ..errors import ConfigError
 from ..registry import DATASETS
 from .base import ArrayData
+from .limits import check_setting
 from .transforms import LUMA, check_split, make_array_data, uint8_to_unit
 
 POSITION_SEED = 20_240_602
@@ -56,5 +58,13 @@ def load_patches(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayD
     check_split(split, "patches")
     size = cfg.size or 8
     n = cfg.num_samples or DEFAULT_SAMPLES[split]
+    channels = cfg.channels or 1
+    check_setting(f"data.num_samples={n}", n * channels * size * size * 4, f"{n:,} float32 patches of {size}x{size}")
+    images = photographs(channels)
+    h, w = images[0].shape[1:]
+    largest = min(h, w - int(w * TRAIN_SHARE))  # the test region is the narrower one
+    if size > largest:
+        raise ConfigError(f"data.size={size} is out of range for patches: expected an integer >= 4 and <= {largest} "
+                          f"(the test quarter of each photograph is {largest} pixels wide)")
     rng = np.random.default_rng([POSITION_SEED, 0 if split == "train" else 1])
-    return make_array_data(cut_patches(photographs(cfg.channels or 1), n, size, split, rng), None, "patches")
+    return make_array_data(cut_patches(images, n, size, split, rng), None, "patches")

@@ -6,10 +6,11 @@ import dataclasses
 
 import torch.nn.functional as F
 
-from ..config import DataConfig
+from ..config import MAX_SIDE, DataConfig
 from ..errors import ConfigError
 from ..registry import DATASETS
 from .base import ArrayData
+from .limits import check_setting
 
 
 def load_dataset(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayData:
@@ -26,6 +27,12 @@ def pad_images(data: ArrayData, pad: int) -> ArrayData:
     Evaluation crops it off again before scoring (see :class:`gankit.metrics.evaluate.Evaluation`)."""
     if not data.is_image:
         raise ConfigError(f"data.pad={pad}: data {data.name!r} holds vectors, not images; set data.pad=0")
+    n, c, h, w = data.x.shape
+    if max(h, w) + 2 * pad > MAX_SIDE:
+        raise ConfigError(f"data.pad={pad} makes images of {h + 2 * pad}x{w + 2 * pad} pixels, more than gankit's "
+                          f"{MAX_SIDE}: expected an integer >= 0 and <= {(MAX_SIDE - max(h, w)) // 2} for these "
+                          f"{h}x{w} images")
+    check_setting(f"data.pad={pad}", n * c * (h + 2 * pad) * (w + 2 * pad) * 4, f"{n:,} padded float32 images")
     return dataclasses.replace(data, x=F.pad(data.x, (pad, pad, pad, pad), value=-1.0))
 
 

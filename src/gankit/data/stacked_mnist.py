@@ -15,6 +15,7 @@ import torch
 from ..config import DataConfig
 from ..registry import DATASETS
 from .base import ArrayData
+from .limits import check_setting
 from .mnist import load_mnist
 from .transforms import check_split
 
@@ -26,9 +27,11 @@ NUM_MODES = 1000
 def load_stacked_mnist(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayData:
     """(N, 3, S, S) images in [-1, 1], one MNIST digit per channel, labelled 0..999."""
     check_split(split, "stacked_mnist")
+    n = cfg.num_samples or DEFAULT_SAMPLES
+    side = cfg.size or 28  # MNIST's own side unless resized (padding comes later, and is checked there)
+    check_setting(f"data.num_samples={n}", n * (3 * side * side * 4 + 8), f"{n:,} float32 images of 3x{side}x{side}")
     digits = load_mnist(cfg, split)  # (M, 1, S, S), labels (M,)
     generator = torch.Generator().manual_seed(2 * seed + (split == "test"))
-    n = cfg.num_samples or DEFAULT_SAMPLES
     pick = torch.randint(len(digits), (n, 3), generator=generator)  # (n, 3) indices, one per channel
     x = digits.x[pick, 0]  # (n, 3, S, S)
     a, b, c = digits.y[pick].unbind(1)

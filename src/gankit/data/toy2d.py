@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..registry import DATASETS
 from .transforms import check_split
 from .base import ArrayData
+from .limits import check_setting
 
 
 def _ring() -> torch.Tensor:
@@ -87,5 +88,7 @@ def load_toy2d(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDat
     check_split(split, "toy2d")
     means, _ = mixture_means(cfg.mixture)
     generator = torch.Generator().manual_seed(2 * seed + (split == "test"))
-    x, y = sample_mixture(cfg.mixture, cfg.num_samples or DEFAULT_SAMPLES, generator)
+    n = cfg.num_samples or DEFAULT_SAMPLES
+    check_setting(f"data.num_samples={n}", n * (2 * 4 + 8), f"{n:,} points (float32 x, y) and labels (int64)")
+    x, y = sample_mixture(cfg.mixture, n, generator)
     return ArrayData(x.float(), y.long(), len(means), "toy2d")

@@ -9,6 +9,7 @@ from PIL import Image
 from ..config import DataConfig
 from ..errors import DataError
 from .base import ArrayData
+from .limits import check_setting
 
 SPLITS = ("train", "test")
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2 weights, as Pillow's RGB -> L conversion
@@ -73,6 +74,11 @@ def convert_channels(x: np.ndarray, channels: int | None) -> np.ndarray:
 
 def finish_images(x: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Apply ``cfg.size`` and ``cfg.channels`` to float (N, C, H, W) images in [-1, 1]."""
+    n, c, h, w = x.shape
+    if cfg.size is not None or cfg.channels is not None:  # checked before the resized copy is made
+        (h, w), channels = ((cfg.size, cfg.size) if cfg.size else (h, w)), cfg.channels or c
+        setting = f"data.size={cfg.size}" if cfg.size is not None else f"data.channels={cfg.channels}"
+        check_setting(setting, n * channels * h * w * 4, f"{n:,} float32 images of {channels}x{h}x{w}")
     if cfg.size is not None:
         x = resize_images(x, cfg.size)
     return convert_channels(x, cfg.channels)

@@ -45,6 +45,7 @@ from ..config import DataConfig
 from ..errors import DataError
 from ..registry import DATASETS
 from .base import ArrayData
+from .limits import user_path
 from .folder import (_check_same_size, _convert, _fit, _target_mode, _visible, list_images, open_image, read_images,
                      split_folder)
 from .transforms import check_split, uint8_to_unit
@@ -85,7 +86,7 @@ def _root(root: str | None, source: str) -> Path:
     """``data.root`` as an existing folder, or a one-line error."""
     if root is None:
         raise DataError(f"{source}: data.root is not set; point it at the dataset folder (--set data.root=DIR)")
-    path = Path(root).expanduser()
+    path = user_path(root)
     if not path.is_dir():
         raise DataError(f"{source}: {path} is not a folder; set data.root to the dataset folder")
     return path

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..config import MAX_CHANNELS, MAX_LATENT, MAX_UNITS, check_range, check_widths
 from ..errors import ConfigError, GankitError
 from ..nn.generator import Generator
 from ..nn.hourglass import ACTIVATIONS, build_halves
@@ -39,9 +40,9 @@ class AutoencoderConfig:
     code_activation: Literal["linear", "tanh"] = "linear"  # the code layer's units (tanh: the classic 64-16-64 net)
 
     def __post_init__(self) -> None:
-        if self.bottleneck < 1 or self.width < 1 or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"model.bottleneck={self.bottleneck}, model.width={self.width} and model.hidden="
-                              f"{self.hidden} must be positive")
+        check_range("model.bottleneck", self.bottleneck, 1, MAX_LATENT)
+        check_widths("model.hidden", self.hidden, MAX_UNITS, empty_ok=True)
+        check_range("model.width", self.width, 1, MAX_CHANNELS)
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"model.activation={self.activation!r}: valid choices: {', '.join(ACTIVATIONS)}")
 

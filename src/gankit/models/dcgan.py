@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+from ..config import MAX_CHANNELS, MAX_LATENT, MAX_PACK, check_range
 from ..errors import ConfigError
 from ..nn.generator import Generator
 from ..registry import MODELS
@@ -56,9 +57,11 @@ class DCGANConfig:
     pack: int = 1  # PacGAN: D judges this many samples at once
 
     def __post_init__(self) -> None:
-        for key in ("latent_dim", "g_width", "d_width", "max_width", "pack"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key}={getattr(self, key)} is out of range: expected a positive integer")
+        check_range("model.latent_dim", self.latent_dim, 1, MAX_LATENT)
+        for key in ("g_width", "d_width", "max_width"):
+            check_range(f"model.{key}", getattr(self, key), 1, MAX_CHANNELS)
+        check_range("model.slope", self.slope, 0.0, 1.0, note="0 is a ReLU, 1 the identity")
+        check_range("model.pack", self.pack, 1, MAX_PACK)
         if self.pack > 1 and self.conditioning != "none":
             raise ConfigError("model.pack > 1 (PacGAN) needs an unconditional model: set model.conditioning=none")
 

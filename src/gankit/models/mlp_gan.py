@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import MAX_LATENT, MAX_PACK, MAX_UNITS, check_range, check_widths
 from ..errors import ConfigError
 from ..nn.generator import Generator
 from ..registry import MODELS
@@ -48,17 +49,17 @@ class MLPGANConfig:
     pack: int = 1  # PacGAN: D judges this many samples at once
 
     def __post_init__(self) -> None:
-        if self.pack < 1:
-            raise ConfigError(f"model.pack={self.pack} is out of range: expected a positive integer")
+        check_range("model.pack", self.pack, 1, MAX_PACK)
         if self.pack > 1 and self.conditioning != "none":
             raise ConfigError("model.pack > 1 (PacGAN) needs an unconditional model: set model.conditioning=none")
-        if self.latent_dim < 1:
-            raise ConfigError(f"model.latent_dim={self.latent_dim} is out of range: expected a positive integer")
+        check_range("model.latent_dim", self.latent_dim, 1, MAX_LATENT)
         for key in ("g_hidden", "d_hidden"):
-            if not getattr(self, key) or min(getattr(self, key)) < 1:
-                raise ConfigError(f"model.{key}={getattr(self, key)} is out of range: expected positive widths")
-        if not 0 < self.bn_momentum <= 1:
-            raise ConfigError(f"model.bn_momentum={self.bn_momentum} is out of range: expected (0, 1]")
+            check_widths(f"model.{key}", getattr(self, key), MAX_UNITS)
+        check_range("model.slope", self.slope, 0.0, 1.0, note="0 is a ReLU, 1 the identity")
+        check_range("model.bn_momentum", self.bn_momentum, 0.0, 1.0, open_lo=True)
+        # eps is added to the batch variance: PyTorch refuses 0 while training, and the variance of images in
+        # [-1, 1] is at most 1, which an eps above 1 would drown
+        check_range("model.bn_eps", self.bn_eps, 0.0, 1.0, open_lo=True)
 
 
 @dataclass

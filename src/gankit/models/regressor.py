@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..config import MAX_UNITS, check_range, check_widths
 from ..registry import MODELS
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
@@ -37,12 +37,9 @@ class RegressorConfig:
     targets: int = 1  # T, the data's target columns (the recipe checks it against the data)
 
     def __post_init__(self) -> None:
-        if any(h < 1 for h in self.hidden):
-            raise ConfigError(f"model.hidden={self.hidden} is out of range: expected positive widths (or [])")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"model.dropout={self.dropout} is out of range: expected a number in [0, 1)")
-        if self.targets < 1:
-            raise ConfigError(f"model.targets={self.targets} is out of range: expected a positive integer")
+        check_widths("model.hidden", self.hidden, MAX_UNITS, empty_ok=True)
+        check_range("model.dropout", self.dropout, 0.0, 1.0, open_hi=True)
+        check_range("model.targets", self.targets, 1, MAX_UNITS)
 
 
 class MLPRegressor(nn.Module):

@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import MAX_BATCH, MAX_CHANNELS, MAX_LATENT, MAX_LAYERS, check_range
 from ..errors import ConfigError
 from ..nn.generator import Generator
 from ..registry import MODELS
@@ -85,20 +86,20 @@ class StyleGANConfig:
     output: Literal["linear", "tanh"] = "tanh"  # tanh (as DCGAN), or the papers' linear image; see the docstring
 
     def __post_init__(self) -> None:
-        for key in ("latent_dim", "w_dim", "mapping_layers", "width", "min_width", "mbstd_group"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key}={getattr(self, key)} is out of range: expected a positive integer")
-        if not 0 < self.mapping_lr_mul <= 1:
-            raise ConfigError(f"model.mapping_lr_mul={self.mapping_lr_mul} is out of range: expected (0, 1]")
-        if not 0 <= self.w_avg_beta < 1:
-            raise ConfigError(f"model.w_avg_beta={self.w_avg_beta} is out of range: expected [0, 1)")
+        for key in ("latent_dim", "w_dim"):
+            check_range(f"model.{key}", getattr(self, key), 1, MAX_LATENT)
+        check_range("model.mapping_layers", self.mapping_layers, 1, MAX_LAYERS)
+        for key in ("width", "min_width"):
+            check_range(f"model.{key}", getattr(self, key), 1, MAX_CHANNELS)
+        check_range("model.mbstd_group", self.mbstd_group, 1, MAX_BATCH)
+        check_range("model.mapping_lr_mul", self.mapping_lr_mul, 0.0, 1.0, open_lo=True)
+        check_range("model.w_avg_beta", self.w_avg_beta, 0.0, 1.0, open_hi=True)
         if self.output not in ("linear", "tanh"):
             raise ConfigError(f"model.output={self.output!r}: expected linear or tanh")
         if self.conv not in ("adain", "modulated"):
             raise ConfigError(f"model.conv={self.conv!r}: expected adain or modulated")
-        if self.truncation_cutoff is not None and self.truncation_cutoff < 1:
-            raise ConfigError(f"model.truncation_cutoff={self.truncation_cutoff}: expected a positive layer count "
-                              "or null (every layer)")
+        check_range("model.truncation_cutoff", self.truncation_cutoff, 1, 2 * MAX_LAYERS, none_ok=True,
+                    note="a layer count; null for every layer")
 
 
 def levels_for(side: int) -> int:

@@ -24,6 +24,7 @@ Weights are drawn from N(0, 0.02), as both papers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import MAX_CHANNELS, MAX_HALVINGS, MAX_LATENT, MAX_LAYERS, check_range
 from ..errors import ConfigError
 from ..registry import MODELS
 from ..shard import sharded
@@ -58,8 +60,8 @@ class Pix2PixConfig:
 
     def __post_init__(self) -> None:
         _check_common(self)
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"model.dropout={self.dropout} is out of range: expected a number in [0, 1)")
+        check_range("model.dropout", self.dropout, 0.0, 1.0, open_hi=True)
+        check_range("model.noise_dim", self.noise_dim, 1, MAX_LATENT)
 
 
 @dataclass
@@ -82,11 +84,44 @@ class CycleGANConfig:
 
 
 def _check_common(cfg) -> None:
-    for key in ("width", "max_width", "d_width", "d_layers"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"model.{key}={getattr(cfg, key)} is out of range: expected a positive integer")
-    if cfg.depth < 0 or cfg.res_blocks < 0 or cfg.channels_a < 0:
-        raise ConfigError("model.depth, model.res_blocks and model.channels_a must be >= 0")
+    for key in ("width", "max_width", "d_width"):
+        check_range(f"model.{key}", getattr(cfg, key), 1, MAX_CHANNELS)
+    # halvings: how far they may go depends on the images too (checked by check_fits when the data is known)
+    check_range("model.depth", cfg.depth, 0, MAX_HALVINGS, note="0 picks it from the image size")
+    check_range("model.d_layers", cfg.d_layers, 1, MAX_HALVINGS)
+    check_range("model.res_blocks", cfg.res_blocks, 0, MAX_LAYERS)
+    if cfg.channels_a not in (0, 1, 3):
+        raise ConfigError(f"model.channels_a={cfg.channels_a} is out of range: expected 1 or 3 (grey or RGB A "
+                          "images), or 0 to take it from the data")
+
+
+def max_unet_depth(side: int) -> int:
+    """The most halvings a U-Net may make of an image of ``side`` pixels: down to a 1x1 bottleneck (the input is
+    padded to a multiple of 2^depth, so a deeper net would only add padding)."""
+    return max(1, math.ceil(math.log2(side))) if side > 1 else 1
+
+
+def max_patch_layers(side: int) -> int:
+    """The most stride-2 layers a PatchGAN may have on images of ``side`` pixels: its logit map is
+    side / 2^layers - 2 wide (two 4x4 stride-1 convolutions close it), and must keep at least one logit."""
+    layers = 0
+    while side // 2 ** (layers + 1) >= 3:
+        layers += 1
+    return layers
+
+
+def check_fits(modules: list[nn.Module], side: int) -> None:
+    """Each U-Net's depth and PatchGAN's layers against the images' (smaller) side, in one line naming the key: a
+    recipe checks this against its data before the first step."""
+    for m in modules:
+        if isinstance(m, UNetGenerator) and m.depth > max_unet_depth(side):
+            raise ConfigError(f"model.depth={m.depth} is out of range for images of {side} pixels: expected 0 "
+                              f"(picked from the size) or an integer >= 1 and <= {max_unet_depth(side)} (halvings "
+                              "down to a 1x1 bottleneck)")
+        if isinstance(m, PatchDiscriminator) and m.layers > max_patch_layers(side):
+            raise ConfigError(f"model.d_layers={m.layers} is out of range for images of {side} pixels: expected an "
+                              f"integer >= 1 and <= {max_patch_layers(side)} (the PatchGAN must keep at least one "
+                              "logit), or larger images (data.size)")
 
 
 def _norm(kind: Norm, channels: int) -> nn.Module:
@@ -255,6 +290,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, channels: int, width: int, max_width: int, layers: int, norm: Norm) -> None:
         super().__init__()
+        self.layers = layers
         mods: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         prev = width
         for i in range(1, layers + 1):

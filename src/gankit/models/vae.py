@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..config import MAX_CHANNELS, MAX_LATENT, MAX_UNITS, check_range, check_widths
 from ..errors import ConfigError
 from ..losses.reconstruction import (bernoulli_log_likelihood, diagonal_normal_log_prob, gaussian_log_likelihood,
                                      standard_normal_log_prob, to_unit)
@@ -43,9 +44,9 @@ class VAEConfig:
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
 
     def __post_init__(self) -> None:
-        if self.latent_dim < 1 or self.width < 1 or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"model.latent_dim={self.latent_dim}, model.width={self.width} and model.hidden="
-                              f"{self.hidden} must be positive")
+        check_range("model.latent_dim", self.latent_dim, 1, MAX_LATENT)
+        check_widths("model.hidden", self.hidden, MAX_UNITS, empty_ok=True)
+        check_range("model.width", self.width, 1, MAX_CHANNELS)
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"model.activation={self.activation!r}: valid choices: {', '.join(ACTIVATIONS)}")
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import OptimConfig
+from ..config import MAX_STEPS, MAX_WEIGHT, OptimConfig, check_range
 from ..errors import ConfigError
 from ..losses.penalties import gradient_penalty, r1_penalty
 from ..nn.diffaugment import diff_augment, parse_policy
@@ -54,13 +54,14 @@ class AdversarialConfig:
     aux_weight: float = 1.0  # ACGAN: weight of the class cross-entropy
 
     def __post_init__(self) -> None:
-        if self.d_steps < 1:
-            raise ConfigError(f"recipe.d_steps={self.d_steps} is out of range: expected an integer >= 1")
+        check_range("recipe.d_steps", self.d_steps, 1, 100, note="WGAN takes 5")
         loss = LOSSES.get(self.loss)
-        _require(self.penalty_weight >= 0 and self.penalty_every >= 1, "recipe.penalty_weight >= 0 and "
-                 "recipe.penalty_every >= 1")
-        _require(self.weight_clip is None or self.weight_clip > 0, "recipe.weight_clip > 0 (or null)")
-        _require(0 <= self.label_smoothing < 1, "recipe.label_smoothing in [0, 1)")
+        check_range("recipe.penalty_weight", self.penalty_weight, 0.0, MAX_WEIGHT)
+        check_range("recipe.penalty_every", self.penalty_every, 1, MAX_STEPS)
+        # WGAN clips to 0.01; at 10 no weight of a freshly initialised D is ever clipped
+        check_range("recipe.weight_clip", self.weight_clip, 0.0, 10.0, open_lo=True, none_ok=True)
+        check_range("recipe.label_smoothing", self.label_smoothing, 0.0, 1.0, open_hi=True)
+        check_range("recipe.aux_weight", self.aux_weight, 0.0, MAX_WEIGHT)
         _require(self.label_smoothing == 0 or loss.bce, f"recipe.label_smoothing needs a BCE loss (minimax or "
                  f"non_saturating), not {self.loss}")
         _require(self.schedule == "full" or (loss.bce and self.penalty == "none" and not self.augment),

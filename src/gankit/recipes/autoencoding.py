@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 
-from ..config import OptimConfig
+from ..config import MAX_STEPS, MAX_WEIGHT, OptimConfig, check_range
 from ..errors import ConfigError
 from ..losses.reconstruction import gaussian_kl, reconstruction_loss, reparameterize, to_unit
 from ..registry import RECIPES
@@ -41,10 +41,11 @@ class AutoencodingConfig:
     binarize: bool = False  # VAE: dynamic binarisation of the inputs (Bernoulli decoders)
 
     def __post_init__(self) -> None:
-        for key, ok, expected in (("noise", self.noise >= 0, ">= 0"), ("mask", 0 <= self.mask < 1, "in [0, 1)"),
-                                  ("beta", self.beta >= 0, ">= 0"), ("kl_warmup", self.kl_warmup >= 0, ">= 0")):
-            if not ok:
-                raise ConfigError(f"recipe.{key}={getattr(self, key)!r} is out of range: expected a number {expected}")
+        # noise is a standard deviation added to images in [-1, 1]: at 10 nothing of the image is left
+        check_range("recipe.noise", self.noise, 0.0, 10.0)
+        check_range("recipe.mask", self.mask, 0.0, 1.0, open_hi=True)
+        check_range("recipe.beta", self.beta, 0.0, MAX_WEIGHT)
+        check_range("recipe.kl_warmup", self.kl_warmup, 0, MAX_STEPS)
 
 
 class AutoencodingRecipe(Recipe):

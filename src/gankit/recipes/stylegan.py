@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import MAX_SIDE, MAX_STEPS, check_range
 from ..errors import ConfigError
 from ..registry import RECIPES
 from ..shard import sharded
@@ -46,11 +47,10 @@ class StyleGANRecipeConfig(AdversarialConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 <= self.mixing_prob <= 1:
-            raise ConfigError(f"recipe.mixing_prob={self.mixing_prob} is out of range: expected [0, 1]")
-        if self.phase_steps < 1:
-            raise ConfigError(f"recipe.phase_steps={self.phase_steps} is out of range: expected a positive integer")
-        if self.start_size < 4 or 4 * 2 ** round(math.log2(self.start_size / 4)) != self.start_size:
+        check_range("recipe.mixing_prob", self.mixing_prob, 0.0, 1.0)
+        check_range("recipe.phase_steps", self.phase_steps, 1, MAX_STEPS)
+        check_range("recipe.start_size", self.start_size, 4, MAX_SIDE)
+        if 4 * 2 ** round(math.log2(self.start_size / 4)) != self.start_size:
             raise ConfigError(f"recipe.start_size={self.start_size}: expected 4 x 2^k (4, 8, 16, ...)")
 
 

@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import OptimConfig
+from ..config import MAX_WEIGHT, OptimConfig, check_range
 from ..errors import ConfigError
+from ..models.translation import check_fits
 from ..registry import LOSSES, RECIPES
 from ..shard import sharded
 from ..nn.modes import frozen
@@ -49,7 +50,9 @@ class Pix2PixRecipeConfig:
 
     def __post_init__(self) -> None:
         LOSSES.get(self.loss)
-        if self.gan_weight < 0 or self.l1_weight < 0 or self.gan_weight + self.l1_weight == 0:
+        check_range("recipe.gan_weight", self.gan_weight, 0.0, MAX_WEIGHT)
+        check_range("recipe.l1_weight", self.l1_weight, 0.0, MAX_WEIGHT)
+        if self.gan_weight + self.l1_weight == 0:
             raise ConfigError("recipe.gan_weight and recipe.l1_weight must be >= 0 and not both 0")
         if self.pixel_loss not in ("l1", "mse"):
             raise ConfigError(f"recipe.pixel_loss={self.pixel_loss!r} is not one of: l1, mse")
@@ -65,8 +68,10 @@ class CycleGANRecipeConfig:
 
     def __post_init__(self) -> None:
         LOSSES.get(self.loss)
-        if self.cycle_weight < 0 or self.identity_weight < 0 or self.pool_size < 0:
-            raise ConfigError("recipe.cycle_weight, recipe.identity_weight and recipe.pool_size must be >= 0")
+        check_range("recipe.cycle_weight", self.cycle_weight, 0.0, MAX_WEIGHT)
+        check_range("recipe.identity_weight", self.identity_weight, 0.0, MAX_WEIGHT, note="times recipe.cycle_weight")
+        # images kept per discriminator (the paper keeps 50); each is a whole image in memory
+        check_range("recipe.pool_size", self.pool_size, 0, 1000)
 
 
 def cycle_terms(a: torch.Tensor, b: torch.Tensor, g_ab, g_ba) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,6 +116,7 @@ class Pix2PixRecipe(Recipe):
 
     def validate(self, data, batch_size: int) -> None:
         _check_translation_data(data, "pix2pix")
+        check_fits([self.G, self.D], min(data.x.shape[-2:]))
 
     def pixel(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(fake, target) if self.cfg.pixel_loss == "l1" else F.mse_loss(fake, target)
@@ -196,6 +202,7 @@ class CycleGANRecipe(Recipe):
 
     def validate(self, data, batch_size: int) -> None:
         _check_translation_data(data, "cyclegan")
+        check_fits([self.G_ab, self.G_ba, self.D_a, self.D_b], min(data.x.shape[-2:]))
 
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         x, _ = batches.next(batch_size)

@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 
-from ..errors import GankitError
+from ..errors import ConfigError
+
+CHOICES = "auto, cpu, cuda, cuda:N"
+_PATTERN = re.compile(r"auto|cpu|cuda(?::(\d{1,4}))?|mps")  # mps only where this PyTorch has it
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; anything else is taken as given (and checked). Under torchrun, ``cuda``
-    means the GPU of this process's LOCAL_RANK."""
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """'auto' picks CUDA when present; anything else is checked against ``CHOICES`` and against what this machine
+    has, so that a typo or a missing GPU is one line naming ``key``. Under torchrun, ``cuda`` means the GPU of this
+    process's LOCAL_RANK."""
+    match = _PATTERN.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        raise ConfigError(f"{key}={name!r} is not a device gankit trains on: valid choices: {CHOICES}")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "mps" and not _mps_available():
+        raise ConfigError(f"{key}='mps' but Apple's MPS is not available here; valid choices: {CHOICES}")
+    if name.startswith("cuda"):
+        _check_cuda(name, match.group(1), key)
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GankitError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu or auto")
     if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
     return device
+
+
+def _check_cuda(name: str, index: str | None, key: str) -> None:
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{key}={name!r} but CUDA is not available here; use {key}=cpu or auto")
+    count = torch.cuda.device_count()
+    if index is not None and int(index) >= count:
+        raise ConfigError(f"{key}={name!r} but this machine has {count} CUDA device(s): expected cuda:0 .. "
+                          f"cuda:{count - 1}")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())

@@ -1,17 +1,73 @@
-"""What a run says: ``metrics.jsonl`` rows, the window of step logs they average, and notes on stderr."""
+"""What a run says: ``metrics.jsonl`` rows, the window of step logs they average, and notes on stderr; and how a
+write into the run directory that fails (a full disk, a read-only folder) is worded: one line, no temporary left."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import GankitError
 from .distributed import Distributed
+
+# why a write failed, in words, for the errno values a user can act on
+_WRITE_FAILURES = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "the file would be larger than this process may write (ulimit -f) or the file system allows",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+_DISK_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)  # only a write fails so
+RESUME_ADVICE = "free space (or fix the folder) and continue with --resume"
+
+
+def why_unwritten(exc: OSError) -> str:
+    """The reason a write failed, in words (``the disk is full``) rather than as an errno."""
+    return _WRITE_FAILURES.get(exc.errno) or " ".join(str(exc.strerror or exc).split())
+
+
+def write_failed(path: Path, exc: OSError, after: str) -> GankitError:
+    """The one-line error of a failed write of ``path``; ``after`` says what is intact and what to do."""
+    return GankitError(f"could not write {path}: {why_unwritten(exc)}; {after}")
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through ``path.tmp`` and a rename: a reader sees the old file or the new one, and
+    a failed write (``OSError``, raised) removes its temporary."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def write_errors(run_dir: Path) -> Iterator[None]:
+    """Turn a write that failed for want of space (or on a read-only disk) where no narrower handler words it (a
+    sample grid, say) into one line."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_FAILURES:
+            raise
+        where = exc.filename or f"a file in {run_dir}"  # Pillow's errors name no file
+        raise GankitError(f"could not write {where}: {why_unwritten(exc)}; the checkpoints in "
+                          f"{Path(run_dir) / 'checkpoints'} are intact: {RESUME_ADVICE}") from None
 
 
 def say(message: str) -> None:
@@ -55,9 +111,12 @@ class MetricsLog:
         """Append one row, stamped with the time."""
         if not self.enabled:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as fh:
-            fh.write(json.dumps({**row, "time": round(time.time(), 3)}) + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps({**row, "time": round(time.time(), 3)}) + "\n")
+        except OSError as exc:  # a half-written row is dropped by truncate_after on --resume
+            raise write_failed(self.path, exc, f"the checkpoints beside it are intact: {RESUME_ADVICE}") from None
 
     def warn(self, step: int, warnings: list[str]) -> None:
         """Each warning on stderr and as a row."""
@@ -70,10 +129,10 @@ class MetricsLog:
         result["step"] = step
         if self.enabled:
             path = folder / f"step_{step:07d}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps(result))
-            os.replace(tmp, path)
+            try:
+                replace_text(path, json.dumps(result))
+            except OSError as exc:
+                raise write_failed(path, exc, f"the run's checkpoints are intact: {RESUME_ADVICE}") from None
         self.write({"step": step, **{f"eval/{k}": v for k, v in result.items()
                                      if isinstance(v, (int, float)) and k != "step"}})
 
@@ -82,12 +141,14 @@ class MetricsLog:
         if not self.enabled or not self.path.is_file():
             return
         kept = []
-        for line in self.path.read_text().splitlines():
+        for line in self.path.read_text(errors="replace").splitlines():
             try:
-                if json.loads(line).get("step", 0) <= step:
-                    kept.append(line)
-            except json.JSONDecodeError:
+                row = json.loads(line)
+            except ValueError:  # a half-written line, or bytes that are not text
                 continue
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+            if isinstance(row, dict) and isinstance(row.get("step", 0), (int, float)) and row.get("step", 0) <= step:
+                kept.append(line)
+        try:
+            replace_text(self.path, "".join(line + "\n" for line in kept))
+        except OSError as exc:
+            raise write_failed(self.path, exc, f"it is as it was: {RESUME_ADVICE}") from None

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..version import __version__
 from ..errors import GankitError
+from .log import why_unwritten
 
 MARKER = ".gankit-run.json"
 LOCK = ".gankit-lock"
@@ -153,8 +154,11 @@ def _write_holder(fd: int) -> None:
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
               "command": " ".join(["gankit", *sys.argv[1:]])[:200]}
     data = json.dumps(holder).encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+    except OSError:  # a full disk: the lock holds all the same, only a second writer's message lacks its holder
+        pass
 
 
 def _read_holder(fd: int) -> str:
@@ -186,9 +190,15 @@ def claim(run_dir: Path, *, overwrite: bool = False, resume: bool = False) -> Ru
 
 def _mark(run_dir: Path) -> None:
     marker = run_dir / MARKER
-    if not marker.is_file():
+    if marker.is_file():
+        return
+    try:
         marker.write_text(json.dumps({"format": "gankit-run/1", "gankit": __version__,
                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+    except OSError as exc:
+        marker.unlink(missing_ok=True)  # a half-written marker would make any folder look like a run
+        raise GankitError(f"cannot use {run_dir} as a run directory: writing {MARKER} failed: "
+                          f"{why_unwritten(exc)}") from None
 
 
 __all__ = ["MARKER", "LOCK", "is_run", "check_target", "remove_run_files", "lock", "claim", "RunLock"]

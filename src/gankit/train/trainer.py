@@ -25,7 +25,7 @@ from .device import resolve_device
 from .distributed import Distributed, sharding
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
-from .log import LogWindow, MetricsLog, say
+from .log import LogWindow, MetricsLog, say, write_errors
 from .precision import autocast_factory, compile_modules
 from .signals import StopRequests
 from .rng import RunRNG
@@ -123,7 +123,7 @@ class Trainer:
         deadline = None if tc.max_minutes is None else time.monotonic() + 60 * tc.max_minutes
         bar = tqdm(total=tc.steps, initial=self.step, disable=not (tc.progress and self.dist.is_main),
                    dynamic_ncols=True, desc="train", unit="step", mininterval=0.5)
-        with self.stops.listening():
+        with self.stops.listening(), write_errors(self.run_dir):  # a full disk: one line
             self._loop(bar, deadline)
             while not self._finish(bar):  # a rollback at the very end: train the lost steps again
                 self._loop(bar, deadline)
