@@ -145,6 +145,24 @@ def test_real_images_beat_half_the_classes_beat_noise(digits_eval, digits_train)
     assert abs(real["kid"]) < 5 * real["kid_std"] + 1e-3 and half["kid"] > 0
 
 
+def test_scores_are_the_registered_metrics(digits_eval, digits_train, monkeypatch):
+    """Evaluation computes what the METRICS registry holds: a metric registered there appears in every score, and
+    its features are those the others saw."""
+    from gankit.registry import METRICS
+
+    seen = []
+
+    def spread(evaluation, fake):
+        seen.append(fake.features.shape)
+        return {"feature_spread": float(fake.features.std())}
+
+    monkeypatch.setitem(METRICS._items, "feature_spread", spread)
+    result = digits_eval.score(digits_train.x[:600])
+    assert seen == [(600, 128)] and 0 < result["feature_spread"] < 1e3
+    assert {"fid", "kid", "precision", "classifier_score", "modes"} <= set(result)
+    assert "feature_spread" in METRICS.names(ordered=True)
+
+
 def test_provenance_says_how_it_was_computed(digits_eval, digits_train):
     result = digits_eval.score(digits_train.x[:600], source="unit test")
     prov = result["provenance"]

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .config import Config, DataConfig, from_dict, load_config, read_yaml, apply_override, to_dict
 from .errors import GankitError
-from .images import save_grid, save_scatter, to_uint8
+from .files import (IMAGE_SUFFIXES, read_codes, read_inputs, read_samples, read_table,  # noqa: F401  (re-exported)
+                    save_samples, writable)
+from .files import fit_images, save_image, save_images, write_codes, write_table
+from .images import save_grid, to_channels, to_uint8
+from . import latent
+from .latent import style
+from .metrics.evaluate import EvalSettings, Evaluation
 from .models import build_models
+from .tasks import Asked, task_for
 from .train import Trainer, latest_checkpoint
+from .train.device import resolve_device
 from .train import rundir
 from .train.checkpoint import checkpoints_newest_first
 from .train import checkpoint as ckpt
@@ -97,6 +108,8 @@ class LoadedRun:
         self.modules = modules
         self.step = step
         self.data_info = data_info
+        self.task = task_for(config, self.device)  # the family's contract: how its runs are scored
+        self.task.modules = modules
 
     @property
     def device(self) -> torch.device:
@@ -118,6 +131,8 @@ class LoadedRun:
         generator = torch.Generator(self.device)
         if seed is None:
             generator.seed()
+        elif not 0 <= seed < 2 ** 64:
+            raise GankitError(f"--seed must be in 0 .. 2**64 - 1 (a torch.Generator seed), got {seed}")
         else:
             generator.manual_seed(seed)
         return generator
@@ -129,8 +144,6 @@ class LoadedRun:
         """n samples on the CPU: images (n, C, H, W) in [-1, 1], or points (n, D). ``seed`` makes them repeatable;
         ``truncation`` draws the codes from a normal truncated at that threshold (the truncation trick); ``psi``
         (StyleGAN) truncates in W instead: w_avg + psi (w - w_avg)."""
-        from .latent import truncated_normal
-
         generator = generator or self.rng(seed)
         G, chunks = self.generator, []
         if psi is not None and not hasattr(G, "truncate"):
@@ -147,10 +160,35 @@ class LoadedRun:
             if truncation is None:
                 chunks.append(G.sample(m, labels=part, generator=generator).cpu())
                 continue
-            z = truncated_normal(m, G.latent_dim, truncation, generator=generator, device=self.device)
+            z = latent.truncated_normal(m, G.latent_dim, truncation, generator=generator, device=self.device)
             part = part if part is not None else G.sample_labels(m, generator=generator)
             chunks.append(G(z, part).cpu())
         return torch.cat(chunks)
+
+    def class_labels(self, n: int, label: int | None = None, by_class: bool = False
+                     ) -> tuple[torch.Tensor | None, int | None]:
+        """(labels, grid columns) for n samples of class ``label``, or n of each class with ``by_class`` (one row
+        per class); (None, None) for neither."""
+        k = getattr(self.generator, "num_classes", 0)
+        if (label is not None or by_class) and not k:
+            raise GankitError("--label and --by-class need a class-conditional model (model.conditioning)")
+        if label is not None:
+            if not 0 <= label < k:
+                raise GankitError(f"--label {label} is not a class of this model: expected 0..{k - 1}")
+            return torch.full((n,), label, dtype=torch.long, device=self.device), None
+        if by_class:
+            return torch.arange(k, device=self.device).repeat_interleave(n), n
+        return None, None
+
+    def evaluator(self, name: str | None = None):
+        """The evaluator (feature network) ``name``, else the one the run was trained with, else its dataset's."""
+        from .metrics.evaluator import default_evaluator, load_evaluator
+
+        data = self.config.data
+        name = name or self.config.train.evaluator or default_evaluator(data.name, data.domain)
+        if name is None:
+            raise GankitError("this run's data has no built-in evaluator: pass --evaluator FILE.safetensors")
+        return load_evaluator(name, self.device)
 
     # -- regressors: predict --------------------------------------------------------------------------------------
 
@@ -252,6 +290,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     path = Path(path)
     if not path.exists():
         raise GankitError(f"no run or checkpoint at {path}")
+    device = resolve_device(device, key="--device") if isinstance(device, str) else device
     file = latest_checkpoint(path) if path.is_dir() else path
     tensors, meta = ckpt.load_checkpoint(file, device)
     cfg = from_dict(meta["config"])
@@ -265,48 +304,6 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     return LoadedRun(cfg, modules, int(meta["step"]), data)
 
 
-def save_samples(samples: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """``.png``: a grid (a scatter plot for 2-D points); ``.npz``: ``arr_0`` as uint8 (N, H, W, C) for images,
-    float32 (N, D) for points."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".png":
-        if samples.dim() == 2 and samples.shape[1] == 2:
-            return save_scatter(None, samples, path)
-        if samples.dim() != 4:
-            raise GankitError(f"cannot draw samples of shape {tuple(samples.shape[1:])} as a .png; use .npz")
-        return save_grid(samples, path, nrow=nrow)
-    if path.suffix == ".npz":
-        arr = to_uint8(samples) if samples.dim() == 4 else samples.float().cpu().numpy()
-        np.savez(path, arr_0=arr)
-        return path
-    raise GankitError(f"cannot write samples to {path}: use a .png (grid) or .npz (arrays) file name")
-
-
-def read_samples(path: str | Path) -> torch.Tensor:
-    """Samples from an ``.npz``: ``arr_0`` as uint8 (N, H, W, C) images -> (N, C, H, W) in [-1, 1], or float
-    (N, D) points."""
-    from .data.npyfile import load_npz  # sizes the file claims are checked before anything is allocated
-
-    path = Path(path)
-    try:
-        with load_npz(path) as npz:
-            if "arr_0" not in npz.files:
-                raise GankitError(f"{path} has no arr_0 (it holds {', '.join(npz.files) or 'nothing'}); save samples "
-                                  "as np.savez(path, arr_0=images) with uint8 (N, H, W, C) images")
-            arr = npz["arr_0"]
-    except (OSError, ValueError) as exc:
-        raise GankitError(f"cannot read samples from {path}: {exc}") from None
-    if arr.dtype == np.uint8 and arr.ndim == 4:
-        return torch.from_numpy(arr.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
-    if arr.ndim == 2 and np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise GankitError(f"{path}: arr_0 holds NaN or infinite values")
-        return torch.from_numpy(arr.astype(np.float32))
-    raise GankitError(f"{path}: arr_0 is {arr.dtype} {arr.shape}; expected uint8 images (N, H, W, C) or float "
-                      "points (N, D)")
-
-
 def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str] | tuple[str, ...] = (),
              write: bool = True, iwae_k: int = 0, iwae_n: int | None = None, psi: float | None = None,
              **settings) -> dict:
@@ -318,8 +315,6 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     RMSE, MAE and R^2 in the targets' units. ``psi`` scores a StyleGAN's samples truncated in W (recorded in the
     provenance). A run's result is also
     written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
-    from .metrics.evaluate import EvalSettings, Evaluation
-
     target = Path(target)
     opts = EvalSettings(**settings)
     if psi is not None and target.suffix == ".npz":
@@ -335,38 +330,32 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     run = load(target, device=opts.device)
     if opts.evaluator is None:
         opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
-    data_cfg = _data_config(to_dict(run.config)["data"], overrides)
-    G = run.modules.get("generator")
-    if G is None and "regressor" not in run.modules:
-        raise GankitError(f"this run's model ({run.config.model.name}) draws no samples and encodes nothing: "
-                          "gankit eval scores generators, autoencoders and regressors")
-    if psi is not None and not hasattr(G, "truncate"):
-        raise GankitError(f"psi truncates a StyleGAN's styles in W; this run's model ({run.config.model.name}) has none")
-    extra = _autoencoder_scores(run, data_cfg, iwae_k, iwae_n, opts.seed) if hasattr(G, "encode") else None
-    if run.data_info.get("channels_a"):
-        result = _translation_scores(run, data_cfg, opts, f"{target} (step {run.step})")
-        n = result["provenance"]["num_samples"]
-    elif G is None:
-        result, n = _regressor_scores(run, data_cfg, selected=target.name.startswith("best")), "test"
-    elif extra is not None and not G.has_prior:
-        result, n = extra, "recon"
-    else:
-        evaluation = Evaluation(data_cfg, opts)
-        n = opts.default_n(evaluation.points)
-        suffix = "" if psi is None else f", truncation psi={psi:g}"
-        result = evaluation.score(run.sample(n, seed=opts.seed, psi=psi), source=f"{target} (step {run.step}{suffix})")
-        if psi is not None:
-            result["provenance"]["psi"] = psi
-        if extra is not None:  # a VAE: its sample scores, then its reconstruction and likelihood scores
-            result.update({k: v for k, v in extra.items() if k not in ("provenance", "warnings")})
-            result["provenance"]["autoencoder"] = extra["provenance"]["autoencoder"]
+    if psi is not None and not hasattr(run.modules.get("generator"), "truncate"):
+        raise GankitError(f"psi truncates a StyleGAN's styles in W; this run's model ({run.config.model.name}) has "
+                          "none")
+    asked = Asked(_data_config(to_dict(run.config)["data"], overrides), opts, str(target), psi, iwae_k, iwae_n,
+                  selected=target.name.startswith("best"))
+    result, n = run.task.score(run, asked)
     result["step"] = run.step
     if write and target.is_dir():
         psi_tag = "" if psi is None else f"-psi{psi:g}"
-        out = target / "eval" / f"step_{run.step:07d}-n{n}{psi_tag}.json"  # beside, not over, the training-time ones
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        _write_evaluation(target / "eval" / f"step_{run.step:07d}-n{n}{psi_tag}.json", result)  # beside, not over
     return result
+
+
+def _write_evaluation(path: Path, result: dict) -> None:
+    """The result beside the run's other evaluations; a folder that cannot be written (read-only, full) costs the
+    file, not the scores: they are returned (and printed) with a warning saying where they could not go."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp.is_file():
+            tmp.unlink()
+        result["warnings"].append(f"the result was not written to {path}: {exc.strerror or exc}")
+        print(f"warning: could not write {path}: {exc.strerror or exc}; the scores follow", file=sys.stderr)
 
 
 def encode(target: str | Path, inputs: str | Path | None = None, *, split: str = "test",
@@ -383,121 +372,6 @@ def encode(target: str | Path, inputs: str | Path | None = None, *, split: str =
     return run.encode(data.x), data.y
 
 
-def _autoencoder_scores(run: LoadedRun, data_cfg: DataConfig, iwae_k: int, iwae_n: int | None, seed: int) -> dict:
-    """Reconstruction scores (and a VAE's likelihood bounds) on the test split, with their provenance."""
-    from .data import load_dataset
-    from .metrics.autoencoding import reconstruction_scores, vae_scores
-
-    test = load_dataset(data_cfg, "test", seed=run.config.train.seed).x
-    G = run.generator
-    out = reconstruction_scores(G, test)
-    prov = {"autoencoder": {"split": "test", "dataset": data_cfg.name, "n": len(test),
-                            "recon": "decode(encode(x)) vs x in [-1, 1]; PSNR of the pooled MSE, range 2"}}
-    if G.has_prior:
-        binarize = bool(getattr(run.config.recipe, "binarize", False))
-        scores = vae_scores(G, test[:iwae_n] if iwae_n else test, k=max(iwae_k, 1), binarize=binarize, seed=seed)
-        out.update({k: v for k, v in scores.items() if k in ("test_loss", "nll", "elbo_nll")})
-        prov["autoencoder"].update({"likelihood_n": scores["n"], "iwae_k": scores.get("k", 1), "binarized": binarize,
-                                    "units": "nats per image"})
-    source = f"{run.config.model.name} reconstructions of {data_cfg.name} test"
-    prov["samples"], prov["num_samples"] = source, len(test)
-    prov.setdefault("reference", {"dataset": data_cfg.name, "split": "test", "size": len(test)})
-    prov.setdefault("evaluator", {"name": "none (pixel-space reconstruction metrics)"})
-    return {**out, "provenance": prov, "warnings": []}
-
-
-DIVERSITY_INPUTS, DIVERSITY_SAMPLES = 200, 5  # output diversity: K outputs for each of the first inputs
-
-
-def _translation_scores(run: LoadedRun, data_cfg: DataConfig, opts, source: str) -> dict:
-    """A translation run's scores on the test split, per direction (``AB/...``; CycleGAN also ``BA/...``): the
-    target domain's evaluator-FID, KID, precision/recall and the share of translations it labels with their source's
-    label (``class_preservation``), where the domain has an evaluator; L1, PSNR and SSIM against the ground truth
-    (paired data); the return trip's L1 error (``cycle_l1``, CycleGAN); the mean pairwise L1 between
-    ``DIVERSITY_SAMPLES`` outputs of each of the first ``DIVERSITY_INPUTS`` inputs (``diversity``)."""
-    import dataclasses
-
-    from .data import load_dataset
-    from .metrics.evaluate import Evaluation
-    from .metrics.translation import class_preservation, cycle_error, output_diversity, paired_scores
-
-    whole = dataclasses.replace(data_cfg, domain="")
-    test = load_dataset(whole, "test", seed=0)
-    if not test.is_translation or test.channels_a != run.data_info["channels_a"]:
-        raise GankitError(f"data {data_cfg.name!r}: the test split is not the translation task this run learnt")
-    n = min(len(test), opts.n or 10_000)
-    paired = test.paired
-    out: dict = {}
-    prov: dict = {"samples": f"{run.config.model.name} translations of {data_cfg.name} test ({source})",
-                  "num_samples": n, "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test)},
-                  "evaluator": {"name": "per direction: the target domain's (see directions)"}, "directions": {}}
-    warnings: list[str] = []
-    directions = ["AB", "BA"] if "generator_ba" in run.modules else ["AB"]
-    for d in directions:
-        src, tgt = (test.a, test.b) if d == "AB" else (test.b, test.a)
-        src_labels = test.y if d == "AB" else (test.y if paired else test.y_b)
-        fakes = run.translate(src[:n], direction=d, seed=opts.seed)
-        info: dict = {"source_domain": d[0], "target_domain": d[1]}
-        target_cfg = dataclasses.replace(whole, domain=d[1])
-        # a named evaluator (--evaluator, train.evaluator) is for domain B; domain A takes its built-in one
-        named = opts.evaluator if d[1] == "B" else None
-        scores = None
-        try:
-            evaluation = Evaluation(target_cfg, dataclasses.replace(opts, n=n, evaluator=named))
-            scores = evaluation.score(fakes, source=f"{d} translations")
-        except GankitError as exc:  # no evaluator for this domain, or too few images for FID: pixel metrics only
-            warnings.append(f"{d}: no FID or class preservation ({exc})")
-        if scores is not None:
-            for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
-                if key in scores:
-                    out[f"{d}/{key}"] = scores[key]
-            info["evaluator"] = scores["provenance"]["evaluator"]
-            info["reference"] = scores["provenance"]["reference"]
-            probs = evaluation.last_features.probs  # the features score() computed, not a second pass
-            if src_labels is not None and probs is not None:
-                out[f"{d}/class_preservation"] = class_preservation(torch.from_numpy(probs.argmax(1)),
-                                                                    src_labels[:n].cpu())
-        if paired:
-            out.update({f"{d}/{k}": v for k, v in paired_scores(fakes, tgt[:n]).items()})
-        if "generator_ba" in run.modules:
-            back = run.translate(fakes, direction="BA" if d == "AB" else "AB", seed=opts.seed)
-            out[f"{d}/cycle_l1"] = cycle_error(src[:n], back)
-        k_inputs = src[:min(n, DIVERSITY_INPUTS)]
-        out[f"{d}/diversity"] = output_diversity(run.translate(k_inputs, direction=d, samples=DIVERSITY_SAMPLES,
-                                                               seed=opts.seed))
-        info["diversity"] = f"{DIVERSITY_SAMPLES} outputs of each of the first {len(k_inputs)} inputs"
-        prov["directions"][d] = info
-    return {**out, "provenance": prov, "warnings": warnings}
-
-
-def _regressor_scores(run: LoadedRun, data_cfg: DataConfig, selected: bool = False) -> dict:
-    """A regressor's RMSE, MAE and R^2 on the test split, in the targets' units, with their provenance; ``selected``
-    (the run's best checkpoint, picked by these very scores) adds a warning."""
-    from .data import load_dataset
-    from .metrics.regression import score_regressor
-
-    test = load_dataset(data_cfg, "test", seed=run.config.train.seed)
-    if not test.is_regression:
-        raise GankitError(f"data {data_cfg.name!r} has no regression targets to score a regressor against")
-    expected = tuple(run.data_info["sample_shape"])
-    where = f"data {data_cfg.name!r}" + (f" ({data_cfg.root})" if data_cfg.root else "")
-    if test.sample_shape != expected:
-        raise GankitError(f"{where}: test rows have shape {test.sample_shape}, the regressor takes {expected}")
-    model = run.modules["regressor"]
-    if test.y.shape[1] != model.targets:
-        raise GankitError(f"{where}: the test split has {test.y.shape[1]} target column(s), the regressor predicts "
-                          f"{model.targets}")
-    scores = score_regressor(model, test.x, test.y)
-    prov = {"samples": f"{run.config.model.name} predictions of {data_cfg.name} test", "num_samples": len(test),
-            "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test), "targets": test.y.shape[1]},
-            "evaluator": {"name": "none (rmse and mae pooled over rows and targets, in the targets' units; r2 = "
-                                  "1 - SSE/SST per target about the test mean, averaged over targets)"}}
-    warnings = ["this is the checkpoint with the best test score during training: selected on the test split, its "
-                "test scores are optimistic (quote the last checkpoint's, or score rows held out from training)"] \
-        if selected else []
-    return {**scores, "provenance": prov, "warnings": warnings}
-
-
 def _data_config(base: dict, overrides) -> DataConfig:
     """A data section with ``data.key=value`` overrides applied (other sections are refused)."""
     raw = {"data": dict(base)}
@@ -506,3 +380,240 @@ def _data_config(base: dict, overrides) -> DataConfig:
             raise GankitError(f"evaluation takes only data.* overrides, got {item!r}")
         apply_override(raw, item)
     return from_dict(raw).data
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The file verbs: what the CLI does with files, as calls (a run is a LoadedRun, or a path to load on ``device``)
+
+
+def _run(run: LoadedRun | str | Path, device: str) -> LoadedRun:
+    return run if isinstance(run, LoadedRun) else load(run, device=device)
+
+
+def sample_to_file(run: LoadedRun | str | Path, n: int, output: str | Path, *, seed: int | None = None,
+                   label: int | None = None, by_class: bool = False, truncation: float | None = None,
+                   psi: float | None = None, device: str = "cpu") -> tuple[torch.Tensor, Path]:
+    """Draw n samples (n of each class with ``by_class``) and write them: a ``.png`` grid or an ``.npz``."""
+    if n < 1:
+        raise GankitError(f"-n must be a positive number of samples, got {n}")
+    writable(output, (".png", ".npz"), "samples")
+    run = _run(run, device)
+    labels, nrow = run.class_labels(n, label, by_class)
+    images = run.sample(len(labels) if labels is not None else n, seed=seed, labels=labels, truncation=truncation,
+                        psi=psi)
+    return images, save_samples(images, output, nrow=nrow)
+
+
+@dataclass
+class Translated:
+    """What :func:`translate_files` read and wrote: the inputs (N, C_in, H, W), the outputs ((N, C_out, H, W), or
+    (N, K, C_out, H, W) with K samples per input), and the files written."""
+
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    paths: list[Path]
+
+
+def translate_files(run: LoadedRun | str | Path, source: str | Path, output: str | Path, *, direction: str = "AB",
+                    samples: int = 1, seed: int | None = 0, grid: str | Path | None = None,
+                    device: str = "cpu") -> Translated:
+    """Translate one image file, a folder of images (written to the folder ``output`` under the same names, as
+    .png) or an .npz (``arr_0``, written to the .npz ``output``); images are converted to the input domain's
+    channels and resized to the run's size. With ``samples`` = K > 1, K outputs per input (K consecutive rows of an
+    .npz, ``name.j.png`` in a folder, a row after the input for one image). ``grid``: also a grid of the inputs,
+    the outputs and, for CycleGAN, the return trip."""
+    source, output = Path(source), Path(output)
+    if source.suffix == ".npz":
+        writable(output, (".npz",), "translations")
+    elif not source.is_dir():
+        writable(output, (*IMAGE_SUFFIXES,), "translations")
+    run = _run(run, device)
+    c_in, _ = run.domain_channels(direction)
+    x, names = read_inputs([source], c_in, run.data_info["sample_shape"][-1])
+    out = run.translate(x, direction=direction, samples=samples, seed=seed)
+    paths = _write_translations(x, out, names, source, output, samples)
+    if grid is not None:
+        paths.append(_translation_grid(run, x, out, direction, samples, grid))
+    return Translated(x, out, paths)
+
+
+def _write_translations(x: torch.Tensor, out: torch.Tensor, names, source: Path, target: Path, k: int) -> list[Path]:
+    flat = out if k == 1 else out.reshape(-1, *out.shape[2:])  # input-major: K rows per input
+    if names is None:
+        np.savez(target, arr_0=to_uint8(flat))
+        return [target]
+    if source.is_dir():
+        return save_images(flat, target, names, k)
+    if k == 1:  # one image in, the image itself out (any format Pillow writes)
+        return [save_image(flat[0], target)]
+    channels = max(x.shape[1], flat.shape[1])  # one image, K outputs: a row with the input first
+    return [save_samples(torch.cat([to_channels(x, channels), to_channels(flat, channels)]), target, nrow=k + 1)]
+
+
+def _translation_grid(run: LoadedRun, x: torch.Tensor, out: torch.Tensor, direction: str, k: int,
+                      path: str | Path) -> Path:
+    """Inputs, outputs (K rows) and, for CycleGAN, the return trip: 16 columns."""
+    rows = [x[:16]] + [out[:16] if k == 1 else out[:16, j] for j in range(k)]
+    if "generator_ba" in run.modules and k == 1:
+        rows.append(run.translate(out[:16], direction="BA" if direction == "AB" else "AB"))
+    channels = max(r.shape[1] for r in rows)
+    return save_grid(torch.cat([to_channels(r, channels) for r in rows]), writable(path, (".png",), "grids"),
+                     nrow=len(rows[0]))
+
+
+def project_files(run: LoadedRun | str | Path, sources: list[str | Path], output: str | Path, *, steps: int = 300,
+                  lr: float = 0.1, w_plus: bool = False, feature_weight: float = 1.0, evaluator: str | None = None,
+                  edits: int = 6, keep: str = "coarse", save: str | Path | None = None, seed: int = 0,
+                  device: str = "cpu"):
+    """StyleGAN: project images (files, or one .npz) into W by optimisation and write a grid with one row per
+    image: the input, its projection, then ``edits`` edits that keep its ``keep`` styles and draw the rest; ``save``
+    also writes the styles (ws), projections and their MSE to an .npz. Returns the projection
+    (:class:`gankit.latent.style.Projection`); the feature loss falls back to pixels only, with a note, where the
+    run's data has no evaluator."""
+    writable(output, (".png",), "projection grids")
+    run = _run(run, device)
+    G = run.generator
+    style.require_stylegan(G)
+    if edits > 0:
+        style.parse_groups(keep)  # before the projection's minutes, not after
+    x = _projection_inputs(run, G, sources)
+    features = None
+    if feature_weight > 0:
+        try:
+            features = run.evaluator(evaluator)
+        except GankitError as err:
+            print(f"note: pixels only ({err})", file=sys.stderr)
+    g, pad = run.rng(seed), run.config.data.pad
+    result = style.project(G, x, steps=steps, lr=lr, evaluator=features, feature_weight=feature_weight,
+                           w_plus=w_plus, crop=pad, generator=g)
+    rows = [torch.cat([x[i:i + 1], result.images[i:i + 1]]) for i in range(len(x))]
+    if edits > 0:
+        more = style.edit_grid(G, result, edits, keep, generator=g)
+        rows = [torch.cat([r, more[i * edits:(i + 1) * edits]]) for i, r in enumerate(rows)]
+    save_samples(torch.cat(rows), output, nrow=2 + max(0, edits))
+    if save is not None:
+        np.savez(writable(save, (".npz",), "styles"), ws=result.ws.numpy(), images=result.images.numpy(),
+                 mse=result.mse.numpy())
+    return result
+
+
+def _projection_inputs(run: LoadedRun, G, sources: list[str | Path]) -> torch.Tensor:
+    """The images to project, at the run's size: resized to the inner size and padded back with data.pad's black
+    border (an .npz already at the run's full size, as its own samples are, is taken as it is)."""
+    channels, side, pad = G.shape[0], G.shape[-1], run.config.data.pad
+    if len(sources) == 1 and Path(sources[0]).suffix == ".npz":
+        raw = read_samples(sources[0]) if Path(sources[0]).exists() else None
+        if raw is not None and raw.dim() == 4 and raw.shape[-2:] == (side, side):
+            return fit_images(raw, channels, side, sources[0])
+    x, _ = read_inputs(sources, channels, side - 2 * pad)
+    return F.pad(x, (pad,) * 4, value=-1.0)
+
+
+def predict_file(run: LoadedRun | str | Path, features: str | Path, output: str | Path,
+                 device: str = "cpu") -> tuple[np.ndarray, Path]:
+    """A regressor's predictions for a table of features (.csv or .npz ``x``), written to a .csv or .npz."""
+    writable(output, (".csv", ".npz"), "predictions")
+    preds = _run(run, device).predict(read_table(features))
+    return preds, write_table(output, preds)
+
+
+def encode_to_file(target: str | Path, output: str | Path, inputs: str | Path | None = None, *, split: str = "test",
+                   overrides: list[str] | tuple[str, ...] = (), device: str = "cpu") -> tuple[torch.Tensor, Path]:
+    """An autoencoder's codes (with the labels, for a split of its dataset) written to an .npz."""
+    writable(output, (".npz",), "codes")
+    codes, labels = encode(target, inputs, split=split, overrides=overrides, device=device)
+    return codes, write_codes(output, codes, labels)
+
+
+def decode_file(run: LoadedRun | str | Path, codes: str | Path, output: str | Path, *,
+                device: str = "cpu") -> tuple[torch.Tensor, Path]:
+    """Samples decoded from an .npz of codes (as ``gankit encode`` writes), written as a grid or an .npz."""
+    writable(output, (".png", ".npz"), "decoded samples")
+    images = _run(run, device).decode(read_codes(codes))
+    return images, save_samples(images, output)
+
+
+def latent_to_file(run: LoadedRun | str | Path, verb: str, output: str | Path, *, seed: int = 0,
+                   label: int | None = None, device: str = "cpu", **options) -> tuple[str, Path]:
+    """A latent-space grid written as a .png: ``verb`` is interpolate (``rows``, ``steps``, ``linear``, ``space``),
+    mix (``cols``, ``psi``), truncation (``psi`` list, ``cols``), traverse (``dims``, ``steps``, ``radius``),
+    manifold (``steps``, ``dims``) or arithmetic (``expression``, ``n``, ``evaluator``). Returns (a description
+    of the rows, or "", the file)."""
+    writable(output, (".png",), "latent grids")
+    grid = _LATENT_GRIDS.get(verb)
+    if grid is None:
+        raise GankitError(f"unknown latent verb {verb!r}; valid choices: {', '.join(sorted(_LATENT_GRIDS))}")
+    for key in ("rows", "steps", "cols", "n"):
+        if key in options and options[key] < 1:
+            raise GankitError(f"--{key} must be a positive integer, got {options[key]}" if key != "n" else
+                              f"-n must be a positive number of codes, got {options[key]}")
+    if not math.isfinite(options.get("radius", 1.0)) or options.get("radius", 1.0) <= 0:
+        raise GankitError(f"--radius must be a positive number, got {options['radius']}")
+    run = _run(run, device)
+    images, cols, rows = grid(run, run.generator, run.rng(seed), label, **options)
+    return rows, save_samples(images, output, nrow=cols)
+
+
+def _numbers(value, kind: type, flag: str) -> list:
+    """Comma-separated numbers (or a list of them) as a list of ``kind``; a one-line error names the flag."""
+    if not isinstance(value, str):
+        return [kind(v) for v in value]
+    try:
+        values = [kind(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise GankitError(f"{flag} {value!r}: expected comma-separated {kind.__name__}s, e.g. 1,0.5")
+    return values
+
+
+# each: (run, its generator, a torch.Generator, a class label or None, the verb's options) -> (images, columns,
+# a description of the rows)
+
+
+def _interpolate(run, G, g, label, rows=8, steps=10, linear=False, space="z"):
+    if space == "w":
+        return style.w_interpolation_grid(G, rows, steps, generator=g), steps, ""
+    return latent.interpolation_grid(G, rows, steps, not linear, generator=g, label=label), steps, ""
+
+
+def _mix(run, G, g, label, cols=6, psi=None):
+    images, names = style.mixing_grid(G, cols, generator=g, psi=psi)
+    return images, cols, "; ".join(names)
+
+
+def _truncation(run, G, g, label, psi="1,0.8,0.6,0.4,0.2,0", cols=8):
+    psis = _numbers(psi, float, "--psi")
+    return style.truncation_grid(G, psis, cols, generator=g), cols, "psi = " + ", ".join(f"{p:g}" for p in psis)
+
+
+def _traverse(run, G, g, label, dims=None, steps=9, radius=3.0):
+    dims = None if dims is None else _numbers(dims, int, "--dims")
+    return latent.traversal_grid(G, dims, steps, radius, generator=g, label=label), steps, ""
+
+
+def _manifold(run, G, g, label, steps=20, dims="0,1"):
+    return latent.manifold_grid(G, steps, _numbers(dims, int, "--dims"), label=label), steps, ""
+
+
+def _arithmetic(run, G, g, label, expression="", n=4000, evaluator=None):
+    return latent.arithmetic(G, run.evaluator(evaluator), expression, n=n, generator=g), 8, ""
+
+
+_LATENT_GRIDS = {"interpolate": _interpolate, "mix": _mix, "truncation": _truncation, "traverse": _traverse,
+                 "manifold": _manifold, "arithmetic": _arithmetic}
+
+
+def train_evaluator(data: str, output: str | Path, *, overrides: list[str] | tuple[str, ...] = (), **settings) -> dict:
+    """Train an evaluator (a CNN classifier whose features the metrics use) on the labelled dataset ``data``
+    (``data.key=value`` overrides apply) and write it to ``output``; ``settings``: epochs, batch_size, lr, width,
+    seed, device. Returns its record (test accuracy, split, sha256, ...)."""
+    from .metrics.train_evaluator import train_evaluator as train_one
+
+    writable(output, (".safetensors",), "evaluators")
+    for key in ("epochs", "batch_size", "width"):
+        if key in settings and settings[key] < 1:
+            raise GankitError(f"--{key.replace('_', '-')} must be a positive integer, got {settings[key]}")
+    if "lr" in settings and not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
+        raise GankitError(f"--lr must be a positive number, got {settings['lr']}")
+    return train_one(_data_config({"name": data}, overrides), output, **settings)

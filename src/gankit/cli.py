@@ -8,25 +8,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from .version import __version__
 
-EPILOG = """examples:
+EPILOG = """examples (more in docs/):
   gankit train                                   # the embedded default: MLP GAN on scikit-learn's digits
   gankit train configs/seed_gan_mnist.yaml --set data.root=../shared/data/mnist --out runs/seed
   gankit train --out runs/seed --resume --set train.steps=60000
   gankit sample runs/seed -n 10000 -o samples.npz
   gankit latent interpolate runs/seed -o walk.png     # also: traverse, arithmetic "7 thick - 7 thin + 3 thin"
   gankit eval runs/seed --json                   # FID, KID, precision/recall, modes... against the test split
-  gankit eval samples.npz --data mnist --set data.root=../shared/data/mnist
-  gankit train configs/vae_mnist.yaml --set data.root=../shared/data/mnist --out runs/vae
   gankit eval runs/vae --iwae-k 5000 --iwae-n 1000   # test loss, IWAE NLL bound, reconstructions, FID...
-  gankit encode runs/vae -o codes.npz --set data.root=../shared/data/mnist   # test-split codes and labels
-  gankit decode runs/vae codes.npz -o decoded.png
-  gankit train configs/regression_diabetes.yaml --out runs/diabetes   # an MLP regressor, test RMSE/R^2
   gankit predict runs/diabetes features.csv -o predictions.csv
-  gankit evaluator train --data folder --set data.root=my_images -o my_evaluator.safetensors
 """
 
 
@@ -36,19 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_train(sub)
-    _add_sample(sub)
-    _add_latent(sub)
-    _add_translate(sub)
-    _add_project(sub)
-    _add_eval(sub)
-    _add_encode(sub)
-    _add_predict(sub)
-    _add_evaluator(sub)
+    run = argparse.ArgumentParser(add_help=False)  # what every verb on a trained run takes
+    run.add_argument("run", help="run directory or .safetensors checkpoint")
+    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
+                      help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
+    for add in (_add_train, _add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode,
+                _add_predict, _add_evaluator):
+        add(sub, run, data)
     return parser
 
 
-def _add_train(sub) -> None:
+def _add_train(sub, run, data) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config (or the defaults)",
                        description="Train a model. The config is the defaults, then CONFIG, then --set overrides; "
                                    "the resolved config is saved in the run directory.")
@@ -58,19 +51,17 @@ def _add_train(sub) -> None:
                    help="override one config value, e.g. --set train.steps=1000 (repeatable)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/NNNNN-CONFIGNAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory (a gankit run only)")
     p.set_defaults(func=_train)
 
 
-def _add_sample(sub) -> None:
-    p = sub.add_parser("sample", help="draw samples from a trained run or checkpoint",
+def _add_sample(sub, run, data) -> None:
+    p = sub.add_parser("sample", parents=[run], help="draw samples from a trained run or checkpoint",
                        description="Draw samples from a run directory (its latest checkpoint) or a checkpoint "
                                    "file. FILE.png writes a grid; FILE.npz writes arr_0, uint8 (N, H, W, C).")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: fresh randomness)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png or .npz")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--label", type=int, default=None, help="class-conditional models: draw every sample of this class")
     p.add_argument("--by-class", action="store_true", help="class-conditional models: a grid with one row per class "
                                                           "(-n samples per row)")
@@ -81,14 +72,13 @@ def _add_sample(sub) -> None:
     p.set_defaults(func=_sample)
 
 
-def _add_translate(sub) -> None:
-    p = sub.add_parser("translate", help="translation models: translate an image, a folder or an .npz",
+def _add_translate(sub, run, data) -> None:
+    p = sub.add_parser("translate", parents=[run], help="translation models: translate an image, a folder or an .npz",
                        description="Translate images with a pix2pix or CycleGAN run. INPUT is one image file, a folder "
                                    "of images (written to the folder OUTPUT under the same names) or an .npz whose "
                                    "arr_0 holds uint8 (N, H, W, C) images (written to OUTPUT.npz the same way; with "
                                    "--samples K, K consecutive rows per input). Images are converted to the input "
                                    "domain's channels and resized to the run's size.")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
     p.add_argument("input", help="an image file, a folder of images, or an .npz")
     p.add_argument("-o", "--output", required=True, help="output image (for one input image), folder or .npz")
     p.add_argument("--direction", default="AB", choices=["AB", "BA"], help="CycleGAN: which generator (default AB)")
@@ -96,79 +86,17 @@ def _add_translate(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", metavar="FILE.png", help="also write a grid: inputs, outputs (K rows) and, for "
                                                      "CycleGAN, the return trip")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     p.set_defaults(func=_translate)
 
 
-def _translate(args: argparse.Namespace) -> None:
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from .api import load, read_samples, save_samples
-    from .data.folder import list_images, read_images
-    from .errors import GankitError
-    from .images import save_grid, to_channels, to_uint8
-
-    run = load(args.run, device=args.device)
-    c_in, _ = run.domain_channels(args.direction)
-    side = run.data_info["sample_shape"][-1]
-    source = Path(args.input)
-    if not source.exists():
-        raise GankitError(f"no input at {source}")
-    if source.suffix == ".npz":
-        x, names = read_samples(source), None
-        if x.dim() != 4:
-            raise GankitError(f"{source}: arr_0 must hold images (N, H, W, C)")
-        x = _fit_images(x, c_in, side, source)
-    else:
-        files = list_images(source)[0] if source.is_dir() else [source]
-        x = torch.from_numpy(read_images(files, side, c_in).astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
-        names = [f.relative_to(source) if source.is_dir() else f.name for f in files]
-    out = run.translate(x, direction=args.direction, samples=args.samples, seed=args.seed)
-    k = args.samples
-    flat = out if k == 1 else out.reshape(-1, *out.shape[2:])  # input-major: K rows per input
-    target = Path(args.output)
-    if source.suffix == ".npz":
-        np.savez(target, arr_0=to_uint8(flat))
-        written = f"{len(flat)} translations to {target}"
-    elif source.is_dir():
-        target.mkdir(parents=True, exist_ok=True)
-        for i, name in enumerate(names):
-            for j in range(k):
-                path = target / Path(name).with_suffix(".png" if k == 1 else f".{j}.png")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                arr = to_uint8(flat[i * k + j:i * k + j + 1])[0]  # (H, W, C): the image itself, unpadded
-                Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(path)
-        written = f"{len(flat)} translations to {target}/"
-    elif k == 1:  # one image in, the image itself out (any format Pillow writes)
-        arr = to_uint8(flat)[0]
-        Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr).save(target)
-        written = f"the translation to {target}"
-    else:  # one image, K outputs: a row with the input first
-        channels = max(x.shape[1], flat.shape[1])
-        save_samples(torch.cat([to_channels(x, channels), to_channels(flat, channels)]), target, nrow=k + 1)
-        written = f"the input and {k} translations to {target}"
-    if args.grid:
-        rows = [x[:16]] + [out[:16] if k == 1 else out[:16, j] for j in range(k)]
-        if "generator_ba" in run.modules and k == 1:
-            back = "BA" if args.direction == "AB" else "AB"
-            rows.append(run.translate(out[:16], direction=back))
-        channels = max(r.shape[1] for r in rows)
-        save_grid(torch.cat([to_channels(r, channels) for r in rows]), args.grid, nrow=len(rows[0]))
-        written += f"; grid in {args.grid}"
-    print(f"wrote {written}")
-
-
-def _add_project(sub) -> None:
-    p = sub.add_parser("project", help="StyleGAN: find the styles of your own images, then edit them",
+def _add_project(sub, run, data) -> None:
+    p = sub.add_parser("project", parents=[run], help="StyleGAN: find the styles of your own images, then edit them",
                        description="Project images into a StyleGAN run's W space by optimisation (pixel MSE plus "
                                    "the evaluator's features), then draw edits: each keeps the projection's --keep "
                                    "styles and takes the others from random codes. INPUT: image files or an .npz "
                                    "(arr_0 uint8 (N, H, W, C)); images are converted to the run's channels, resized "
                                    "to its size (without the border of data.pad, which is added back). The grid "
                                    "has one row per image: the input, its projection, then the edits.")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
     p.add_argument("inputs", nargs="+", help="image files, or one .npz")
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the grid")
     p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
@@ -182,90 +110,15 @@ def _add_project(sub) -> None:
                                                     "comma-separated (default coarse: the digit's shape)")
     p.add_argument("--save", metavar="FILE.npz", help="also save the styles (ws), projections and their MSE")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
     p.set_defaults(func=_project)
 
 
-def _project(args: argparse.Namespace) -> None:
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from .api import load, read_samples, save_samples
-    from .data.folder import read_images
-    from .errors import GankitError
-    from .latent import style
-
-    run = load(args.run, device=args.device)
-    G = run.generator
-    style.require_stylegan(G)
-    if args.edits > 0:
-        style.parse_groups(args.keep)  # before the projection's minutes, not after
-    channels, side = G.shape[0], G.shape[-1]
-    pad = run.config.data.pad
-    inner = side - 2 * pad
-    sources = [Path(s) for s in args.inputs]
-    for s in sources:
-        if not s.exists():
-            raise GankitError(f"no input at {s}")
-    if len(sources) == 1 and sources[0].suffix == ".npz":
-        x = read_samples(sources[0])
-        if x.dim() != 4:
-            raise GankitError(f"{sources[0]}: arr_0 must hold images (N, H, W, C)")
-        if x.shape[-1] != side or x.shape[-2] != side:  # at the run's full size (its own samples): as they are
-            x = F.pad(_fit_images(x, channels, inner, sources[0]), (pad,) * 4, value=-1.0)
-        else:
-            x = _fit_images(x, channels, side, sources[0])
-    else:
-        x = torch.from_numpy(read_images(sources, inner, channels).astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
-        x = F.pad(x, (pad,) * 4, value=-1.0)
-    evaluator = None
-    if args.feature_weight > 0:
-        try:
-            evaluator = _evaluator_for(run, args.evaluator)
-        except GankitError as err:
-            print(f"note: pixels only ({err})")
-    g = run.rng(args.seed)
-    result = style.project(G, x, steps=args.steps, lr=args.lr, evaluator=evaluator,
-                           feature_weight=args.feature_weight, w_plus=args.w_plus, crop=pad, generator=g)
-    rows = [torch.cat([x[i:i + 1], result.images[i:i + 1]]) for i in range(len(x))]
-    if args.edits > 0:
-        edits = style.edit_grid(G, result, args.edits, args.keep, generator=g)
-        rows = [torch.cat([r, edits[i * args.edits:(i + 1) * args.edits]]) for i, r in enumerate(rows)]
-    save_samples(torch.cat(rows), args.output, nrow=2 + max(0, args.edits))
-    if args.save:
-        np.savez(args.save, ws=result.ws.numpy(), images=result.images.numpy(), mse=result.mse.numpy())
-    mse = ", ".join(f"{v:.4f}" for v in result.mse.tolist())
-    print(f"projected {len(x)} image(s) in {args.steps} steps: pixel MSE {mse} (on [-1, 1]); grid in {args.output}"
-          + (f"; styles in {args.save}" if args.save else ""))
-
-
-def _fit_images(x, channels: int, side: int, source: Path):
-    """.npz images to the input domain: grey <-> RGB (ITU-R 601 luma), a square resize by bilinear interpolation."""
-    import torch.nn.functional as F
-
-    if x.shape[1] != channels:
-        if x.shape[1] == 3 and channels == 1:
-            x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
-        elif x.shape[1] == 1 and channels == 3:
-            x = x.expand(-1, 3, -1, -1)
-        else:
-            from .errors import GankitError
-
-            raise GankitError(f"{source}: images with {x.shape[1]} channels; the input domain has {channels}")
-    if x.shape[-1] != side or x.shape[-2] != side:
-        x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
-    return x.contiguous()
-
-
-def _add_latent(sub) -> None:
+def _add_latent(sub, run, data) -> None:
     p = sub.add_parser("latent", help="interpolation, traversal and arithmetic grids in a generator's latent space")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("run", help="run directory or .safetensors checkpoint")
+    common = argparse.ArgumentParser(add_help=False, parents=[run])
     common.add_argument("-o", "--output", required=True, metavar="FILE.png")
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("--device", default="cpu")
     common.add_argument("--label", type=int, default=None, help="class for a conditional generator (default 0)")
     i = verbs.add_parser("interpolate", parents=[common], help="rows that walk between random codes")
     i.add_argument("--rows", type=int, default=8)
@@ -299,17 +152,15 @@ def _add_latent(sub) -> None:
     p.set_defaults(func=_latent)
 
 
-def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="score a run or a file of samples against the dataset's test split",
+def _add_eval(sub, run, data) -> None:
+    p = sub.add_parser("eval", parents=[data], help="score a run or a file of samples against the dataset's test split",
                        description="Evaluate a run directory or checkpoint (samples drawn from its generator), or an "
                                    ".npz of samples (arr_0: uint8 (N, H, W, C) images, or float (N, 2) points) with "
-                                   "--data. Features come from an evaluator trained by gankit (see README). An autoencoder's "
-                                   "run also gets its reconstruction scores; a regressor's gets its test RMSE, MAE "
-                                   "and R^2.")
+                                   "--data. Features come from an evaluator trained by gankit (see docs/evaluation.md)."
+                                   " An autoencoder's run also gets its reconstruction scores; a regressor's gets its "
+                                   "test RMSE, MAE and R^2.")
     p.add_argument("target", help="run directory, .safetensors checkpoint, or .npz of samples")
     p.add_argument("--data", metavar="NAME", help="the dataset the .npz samples imitate (mnist, digits, toy2d, ...)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
-                   help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
     p.add_argument("-n", "--n", type=int, default=None, help="samples to draw from a run (default 10000; 2500 "
                                                            "for 2-D points)")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets (default 0)")
@@ -329,41 +180,33 @@ def _add_eval(sub) -> None:
     p.set_defaults(func=_eval)
 
 
-def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="regressors: predictions for a table of features",
+def _add_predict(sub, run, data) -> None:
+    p = sub.add_parser("predict", parents=[run], help="regressors: predictions for a table of features",
                        description="Predict with a regressor run: INPUTS is a .csv of numbers (one row per sample, no "
                                    "header) or an .npz with an 'x' array (N, D), in the features' own units; the "
                                    "predictions (N, T), in the targets' units, go to a .csv or to an .npz ('pred').")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
     p.add_argument("inputs", metavar="INPUTS", help=".csv or .npz of features")
     p.add_argument("-o", "--output", required=True, metavar="FILE.csv|FILE.npz")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     p.set_defaults(func=_predict)
 
 
-def _add_encode(sub) -> None:
-    p = sub.add_parser("encode", help="autoencoders: codes of a dataset split or of an .npz of images",
+def _add_encode(sub, run, data) -> None:
+    p = sub.add_parser("encode", parents=[run, data], help="autoencoders: codes of a dataset split or of an .npz",
                        description="Write the codes of an autoencoder or VAE (the posterior mean) to an .npz: "
                                    "'codes' float32 (N, d) and, for a labelled split, 'labels' int64 (N,).")
-    p.add_argument("run", help="run directory or .safetensors checkpoint")
     p.add_argument("inputs", nargs="?", help=".npz of images (arr_0, uint8 (N, H, W, C)); default: a split of the "
                                             "run's own dataset")
     p.add_argument("-o", "--output", required=True, metavar="FILE.npz")
     p.add_argument("--split", default="test", choices=["train", "test"], help="which split (default test)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
-                   help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     p.set_defaults(func=_encode)
-    d = sub.add_parser("decode", help="autoencoders: images from an .npz of codes",
+    d = sub.add_parser("decode", parents=[run], help="autoencoders: images from an .npz of codes",
                        description="Decode the 'codes' array of an .npz (as gankit encode writes) into images.")
-    d.add_argument("run", help="run directory or .safetensors checkpoint")
     d.add_argument("codes", help=".npz with a 'codes' array (N, d)")
     d.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (grid) or .npz")
-    d.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     d.set_defaults(func=_decode)
 
 
-def _add_evaluator(sub) -> None:
+def _add_evaluator(sub, run, data) -> None:
     p = sub.add_parser("evaluator", help="train an evaluator (feature network) on your own labelled images")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     t = verbs.add_parser("train", help="train a CNN classifier whose features the metrics use",
@@ -383,6 +226,10 @@ def _add_evaluator(sub) -> None:
     t.set_defaults(func=_evaluator_train)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Each verb: one API call, then what it did, on one line
+
+
 def _train(args: argparse.Namespace) -> None:
     from .api import train
 
@@ -391,89 +238,52 @@ def _train(args: argparse.Namespace) -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
     grids = sorted((run_dir / "samples").glob("*.png"))
-    print(f"run directory: {run_dir}")
-    if grids:
-        print(f"latest samples: {grids[-1]}")
+    print(f"run directory: {run_dir}" + (f"\nlatest samples: {grids[-1]}" if grids else ""))
 
 
 def _sample(args: argparse.Namespace) -> None:
-    from .api import load, save_samples
-    from .errors import GankitError
+    from .api import sample_to_file
 
-    if args.n < 1:
-        raise GankitError(f"-n must be a positive number of samples, got {args.n}")
-    run = load(args.run, device=args.device)
-    labels, nrow = class_labels(run, args.n, args.label, args.by_class)
-    images = run.sample(len(labels) if labels is not None else args.n, seed=args.seed, labels=labels,
-                        truncation=args.truncation, psi=args.psi)
-    print(f"wrote {len(images)} samples to {save_samples(images, args.output, nrow=nrow)}")
+    images, path = sample_to_file(args.run, args.n, args.output, seed=args.seed, label=args.label,
+                                  by_class=args.by_class, truncation=args.truncation, psi=args.psi, device=args.device)
+    print(f"wrote {len(images)} samples to {path}")
 
 
-def class_labels(run, n: int, label: int | None, by_class: bool):
-    """(labels or None, grid columns or None) for ``gankit sample``'s --label and --by-class."""
-    import torch
+def _translate(args: argparse.Namespace) -> None:
+    from .api import translate_files
 
-    from .errors import GankitError
+    done = translate_files(args.run, args.input, args.output, direction=args.direction, samples=args.samples,
+                           seed=args.seed, grid=args.grid, device=args.device)
+    print(f"wrote {len(done.inputs) * args.samples} translation(s) of {len(done.inputs)} input(s) to {args.output}"
+          + (f"; grid in {args.grid}" if args.grid else ""))
 
-    k = getattr(run.generator, "num_classes", 0)
-    if (label is not None or by_class) and not k:
-        raise GankitError("--label and --by-class need a class-conditional model (model.conditioning)")
-    if label is not None:
-        if not 0 <= label < k:
-            raise GankitError(f"--label {label} is not a class of this model: expected 0..{k - 1}")
-        return torch.full((n,), label, dtype=torch.long, device=run.device), None
-    if by_class:
-        return torch.arange(k, device=run.device).repeat_interleave(n), n
-    return None, None
+
+def _project(args: argparse.Namespace) -> None:
+    from .api import project_files
+
+    fit = project_files(args.run, args.inputs, args.output, steps=args.steps, lr=args.lr, w_plus=args.w_plus,
+                        feature_weight=args.feature_weight, evaluator=args.evaluator, edits=args.edits,
+                        keep=args.keep, save=args.save, seed=args.seed, device=args.device)
+    mse = ", ".join(f"{v:.4f}" for v in fit.mse.tolist())
+    print(f"projected {len(fit.mse)} image(s) in {args.steps} steps: pixel MSE {mse} (on [-1, 1]); grid in "
+          f"{args.output}" + (f"; styles in {args.save}" if args.save else ""))
 
 
 def _latent(args: argparse.Namespace) -> None:
-    from . import latent
-    from .api import load, save_samples
-    from .latent import style
+    from .api import latent_to_file
 
-    run = load(args.run, device=args.device)
-    G, g = run.generator, run.rng(args.seed)
-    if args.verb == "interpolate" and args.space == "w":
-        images, cols = style.w_interpolation_grid(G, args.rows, args.steps, generator=g), args.steps
-    elif args.verb == "interpolate":
-        images, cols = latent.interpolation_grid(G, args.rows, args.steps, not args.linear, generator=g,
-                                                 label=args.label), args.steps
-    elif args.verb == "mix":
-        images, names = style.mixing_grid(G, args.cols, generator=g, psi=args.psi)
-        cols = args.cols
-        print("rows: " + "; ".join(names))
-    elif args.verb == "truncation":
-        psis = _float_list(args.psi, "--psi")
-        images, cols = style.truncation_grid(G, psis, args.cols, generator=g), args.cols
-        print("rows: psi = " + ", ".join(f"{p:g}" for p in psis))
-    elif args.verb == "traverse":
-        dims = None if args.dims is None else _int_list(args.dims, "--dims")
-        images, cols = latent.traversal_grid(G, dims, args.steps, args.radius, generator=g, label=args.label), \
-            args.steps
-    elif args.verb == "manifold":
-        dims = _int_list(args.dims, "--dims")
-        images, cols = latent.manifold_grid(G, args.steps, dims, label=args.label), args.steps
-    else:
-        images, cols = latent.arithmetic(G, _evaluator_for(run, args.evaluator), args.expression, n=args.n,
-                                         generator=g), 8
-    print(f"wrote {save_samples(images, args.output, nrow=cols)}")
-
-
-def _evaluator_for(run, name: str | None):
-    from .errors import GankitError
-    from .metrics.evaluator import default_evaluator, load_evaluator
-
-    name = name or run.config.train.evaluator or default_evaluator(run.config.data.name, run.config.data.domain)
-    if name is None:
-        raise GankitError("this run's data has no built-in evaluator: pass --evaluator FILE.safetensors")
-    return load_evaluator(name, run.device)
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "run", "output", "device", "func")}
+    rows, path = latent_to_file(args.run, args.verb, args.output, device=args.device, **options)
+    if rows:
+        print(f"rows: {rows}")
+    print(f"wrote {path}")
 
 
 def _eval(args: argparse.Namespace) -> None:
     import json
 
     from .api import evaluate
+    from .metrics.evaluate import format_result
 
     result = evaluate(args.target, data=args.data, overrides=args.overrides, n=args.n, seed=args.seed,
                       iwae_k=args.iwae_k, iwae_n=args.iwae_n, psi=args.psi,
@@ -483,135 +293,34 @@ def _eval(args: argparse.Namespace) -> None:
     print(json.dumps(result) if args.json else format_result(result))
 
 
-def _float_list(text: str, flag: str) -> list[float]:
-    from .errors import GankitError
-
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise GankitError(f"{flag} {text!r}: expected comma-separated numbers, e.g. 1,0.7,0.5") from None
-    if not values:
-        raise GankitError(f"{flag} is empty: expected comma-separated numbers")
-    return values
-
-
-def _int_list(text: str, flag: str) -> list[int]:
-    """Comma-separated integers, or a one-line error that names the flag."""
-    from .errors import GankitError
-
-    try:
-        return [int(item) for item in text.split(",")]
-    except ValueError:
-        raise GankitError(f"{flag} {text!r}: expected comma-separated integers, e.g. 0,1") from None
-
-
 def _predict(args: argparse.Namespace) -> None:
-    import numpy as np
+    from .api import predict_file
 
-    from .api import load
-    from .errors import GankitError
-
-    out = Path(args.output)
-    if out.suffix.lower() not in (".csv", ".npz"):
-        raise GankitError(f"-o {out}: predictions are written to a .csv or an .npz file")
-    preds = load(args.run, device=args.device).predict(read_table(args.inputs))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npz":
-        np.savez(out, pred=preds)
-    else:
-        np.savetxt(out, preds, delimiter=",", fmt="%.8g")
-    print(f"wrote {preds.shape[0]} predictions of {preds.shape[1]} target(s) to {out}")
-
-
-def read_table(path: str | Path):
-    """Features (N, D) float32 from a headerless .csv or from the 'x' array of an .npz; errors name the file."""
-    import numpy as np
-
-    from .data.npyfile import load_npz
-    from .errors import GankitError
-
-    path = Path(path)
-    if path.suffix.lower() not in (".csv", ".npz"):
-        raise GankitError(f"{path}: features come in a .csv (numbers only, one row per sample) or an .npz with 'x'")
-    try:
-        if path.suffix.lower() == ".csv":
-            x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
-        else:
-            with load_npz(path) as npz:
-                if "x" not in npz.files:
-                    raise GankitError(f"{path} has no 'x' array (it holds {', '.join(npz.files) or 'nothing'}); save "
-                                      "features as np.savez(path, x=features)")
-                x = np.asarray(npz["x"], dtype=np.float32)
-    except (OSError, ValueError) as exc:
-        hint = "; the .csv must hold numbers only, with no header row" if path.suffix.lower() == ".csv" else ""
-        raise GankitError(f"cannot read features from {path}: {exc}{hint}") from None
-    if x.ndim != 2 or not np.isfinite(x).all():
-        raise GankitError(f"{path}: expected a finite (N, D) table of features, got shape {x.shape}"
-                          + ("" if np.isfinite(x).all() else " with NaN or Inf"))
-    return x
+    preds, path = predict_file(args.run, args.inputs, args.output, device=args.device)
+    print(f"wrote {preds.shape[0]} predictions of {preds.shape[1]} target(s) to {path}")
 
 
 def _encode(args: argparse.Namespace) -> None:
-    import numpy as np
+    from .api import encode_to_file
 
-    from .api import encode
-    from .errors import GankitError
-
-    if not args.output.endswith(".npz"):
-        raise GankitError(f"-o {args.output}: codes are written to an .npz file")
-    codes, labels = encode(args.run, args.inputs, split=args.split, overrides=args.overrides, device=args.device)
-    arrays = {"codes": codes.numpy()} | ({} if labels is None else {"labels": labels.numpy()})
-    np.savez(args.output, **arrays)
-    print(f"wrote {codes.shape[0]} codes of {codes.shape[1]} dimensions to {args.output}")
+    codes, path = encode_to_file(args.run, args.output, args.inputs, split=args.split, overrides=args.overrides,
+                                 device=args.device)
+    print(f"wrote {codes.shape[0]} codes of {codes.shape[1]} dimensions to {path}")
 
 
 def _decode(args: argparse.Namespace) -> None:
-    import numpy as np
-    import torch
+    from .api import decode_file
 
-    from .api import load, save_samples
-    from .data.npyfile import load_npz
-    from .errors import GankitError
-
-    if not args.codes.endswith(".npz"):
-        raise GankitError(f"{args.codes}: codes come in an .npz file with a 'codes' array, as gankit encode writes")
-    try:
-        with load_npz(args.codes) as npz:
-            codes = torch.from_numpy(np.asarray(npz["codes"], dtype=np.float32))
-    except (OSError, ValueError, KeyError) as exc:
-        raise GankitError(f"cannot read codes from {args.codes}: {exc} (expected an .npz with a 'codes' array, as "
-                          "gankit encode writes)") from None
-    images = load(args.run, device=args.device).decode(codes)
-    print(f"wrote {len(images)} decoded samples to {save_samples(images, args.output)}")
-
-
-def format_result(result: dict) -> str:
-    """A readable table of an evaluation result and how it was computed."""
-    prov = result["provenance"]
-    lines = [f"{prov['samples']}: {prov['num_samples']} samples vs {prov['reference']['dataset']} "
-             f"{prov['reference']['split']} ({prov['reference']['size']})"]
-    for key, value in result.items():
-        if key.endswith("_std"):
-            continue
-        if isinstance(value, float):
-            std = result.get(f"{key}_std")
-            lines.append(f"  {key:<18} {value:.4f}" + (f" ± {std:.4f}" if std is not None else ""))
-        elif isinstance(value, int) and not isinstance(value, bool) and key != "step":
-            lines.append(f"  {key:<18} {value}")
-    ev = prov["evaluator"]
-    lines.append(f"features: {ev['name']}" + (f" (sha256 {ev['sha256'][:12]}, {prov['feature_dim']}-d)"
-                                              if "sha256" in ev else ""))
-    lines += [f"warning: {w}" for w in result["warnings"]]
-    return "\n".join(lines)
+    images, path = decode_file(args.run, args.codes, args.output, device=args.device)
+    print(f"wrote {len(images)} decoded samples to {path}")
 
 
 def _evaluator_train(args: argparse.Namespace) -> None:
-    from .api import _data_config
-    from .metrics.train_evaluator import train_evaluator
+    from .api import train_evaluator
 
-    data_cfg = _data_config({"name": args.data}, args.overrides)
-    record = train_evaluator(data_cfg, args.output, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             width=args.width, seed=args.seed, device=args.device)
+    record = train_evaluator(args.data, args.output, overrides=args.overrides, epochs=args.epochs,
+                             batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed,
+                             device=args.device)
     print(f"wrote {args.output}: test accuracy {record['test_accuracy']:.4f} on {record['test_size']} images "
           f"({record['test_split']}), sha256 {record['sha256']}")
 

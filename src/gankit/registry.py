@@ -40,9 +40,9 @@ class Registry(Generic[T]):
         self.get(name)
         return self._meta[name]
 
-    def names(self) -> list[str]:
-        """Sorted registered names."""
-        return sorted(self._items)
+    def names(self, ordered: bool = False) -> list[str]:
+        """Registered names, sorted (``ordered``: in the order they were registered)."""
+        return list(self._items) if ordered else sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from ..errors import GankitError
+from ..nn.modes import eval_mode, frozen
+from ..recipes.base import update
 from ..recipes.stylegan import mix_styles
 
 GROUPS = ("coarse", "middle", "fine")
@@ -133,59 +135,51 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
                           f"{tuple(targets.shape)}")
     if steps < 1:
         raise GankitError(f"projection needs at least one step, got {steps}")
-    was_training = G.training
-    G.eval()
     device = G.const.device
     targets = targets.to(device, torch.float32)
     w_mean, w_std = mean_w(G, generator=generator)
-    layers = G.num_ws if w_plus else 1
-    w = w_mean.repeat(len(targets), layers, 1).clone().requires_grad_(True)  # (N, layers, w_dim)
+    w = w_mean.repeat(len(targets), G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)  # (N, layers, w_dim)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
-    features, net = None, None
-    if evaluator is not None and feature_weight > 0:
-        net = evaluator.net.to(device)
-        net_requires = [p.requires_grad for p in net.parameters()]
-        net.requires_grad_(False)  # gradients flow through it to w, never into it
-
-        def features(x: torch.Tensor) -> torch.Tensor:
-            if crop:
-                x = x[..., crop:x.shape[-2] - crop, crop:x.shape[-1] - crop]
-            return net.features(evaluator.prepare(x))
-
-        with torch.no_grad():
-            target_feats = features(targets)
-            target_norm = target_feats.square().mean(dim=1).clamp_min(1e-8)
+    use_features = evaluator is not None and feature_weight > 0
+    frozen_nets = (G, evaluator.net.to(device)) if use_features else (G,)
     losses: list[float] = []
-    requires = [p.requires_grad for p in G.parameters()]
-    G.requires_grad_(False)
-    try:
+    with eval_mode(G), frozen(*frozen_nets):  # gradients flow through the networks to w, never into them
+        feature_loss = _feature_loss(evaluator, targets, crop) if use_features else None
         for t in range(steps):
             frac = t / steps
-            rate = lr * _ramp(frac, (t + 1) / steps)
             for group in opt.param_groups:
-                group["lr"] = rate
+                group["lr"] = lr * _ramp(frac, (t + 1) / steps)
             scale = w_std * initial_noise * max(0.0, 1 - frac / noise_ramp) ** 2
             noise = torch.randn(w.shape, generator=generator, device=device) if scale > 0 else 0.0
-            ws = (w + scale * noise).expand(-1, G.num_ws, -1) if not w_plus else w + scale * noise
-            images = G.synthesis(ws, noise_mode="const")
+            images = G.synthesis(_all_layers(w + scale * noise, G, w_plus), noise_mode="const")
             loss = (images - targets).square().mean(dim=(1, 2, 3))
-            if features is not None:
-                loss = loss + feature_weight * (features(images) - target_feats).square().mean(dim=1) / target_norm
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
+            if feature_loss is not None:
+                loss = loss + feature_weight * feature_loss(images)
+            update(opt, loss.sum())
             losses.append(float(loss.detach().mean()))
-    finally:
-        for p, flag in zip(G.parameters(), requires):
-            p.requires_grad_(flag)
-        if net is not None:
-            for p, flag in zip(net.parameters(), net_requires):
-                p.requires_grad_(flag)
-        G.train(was_training)
-    ws = w.detach().expand(-1, G.num_ws, -1) if not w_plus else w.detach()
+    ws = _all_layers(w.detach(), G, w_plus)
     images = _render(G, ws)
     mse = (images - targets.cpu()).square().mean(dim=(1, 2, 3))
     return Projection(ws.cpu().contiguous(), images, mse, losses)
+
+
+def _all_layers(w: torch.Tensor, G: nn.Module, w_plus: bool) -> torch.Tensor:
+    """(N, 1, w_dim) -> (N, num_ws, w_dim); W+ codes are one per layer already."""
+    return w if w_plus else w.expand(-1, G.num_ws, -1)
+
+
+def _feature_loss(evaluator, targets: torch.Tensor, crop: int):
+    """The evaluator's feature distance to ``targets``, per image and normalised by the targets' feature energy:
+    a function of generated images. ``crop`` leaves out the border evaluation leaves out."""
+    def features(x: torch.Tensor) -> torch.Tensor:
+        if crop:
+            x = x[..., crop:x.shape[-2] - crop, crop:x.shape[-1] - crop]
+        return evaluator.net.features(evaluator.prepare(x))
+
+    with torch.no_grad():
+        target_feats = features(targets)
+        target_norm = target_feats.square().mean(dim=1).clamp_min(1e-8)
+    return lambda images: (features(images) - target_feats).square().mean(dim=1) / target_norm
 
 
 def _ramp(frac: float, done: float, rampdown: float = 0.25, rampup: float = 0.05) -> float:

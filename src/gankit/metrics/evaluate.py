@@ -37,6 +37,7 @@ from ..config import DataConfig
 from ..data import ArrayData, load_dataset
 from ..data.toy2d import mixture_means
 from ..errors import GankitError
+from ..registry import METRICS
 from .classes import class_histogram, classifier_score, kl_to_uniform, modes_present, stacked_modes
 from .evaluator import Evaluator, default_evaluator, load_evaluator
 from .fid import frechet_distance, gaussian_stats
@@ -72,6 +73,11 @@ class EvalSettings:
                 raise GankitError(f"{key} must be a positive integer, got {getattr(self, key)}")
         if self.n is not None and self.n < 1:
             raise GankitError(f"n must be a positive number of samples, got {self.n}")
+        if self.kid_subset_size is not None and self.kid_subset_size < 2:
+            raise GankitError(f"--kid-subset-size must be at least 2 (the unbiased MMD needs pairs), got "
+                              f"{self.kid_subset_size}")
+        if not 0 <= self.seed < 2 ** 63:
+            raise GankitError(f"--seed must be in 0 .. 2**63 - 1, got {self.seed}")
 
     def default_n(self, points: bool) -> int:
         """The number of samples to generate when ``n`` is unset."""
@@ -189,8 +195,9 @@ class Evaluation:
         if problems and not self.settings.force:
             raise GankitError("; ".join(problems) + " (pass --force to compute anyway; the result is flagged)")
         fake = self.last_features = self.featurize(x)  # kept for callers that also need the class probabilities
-        result = self._distribution_metrics(fake)
-        result.update(self._mode_metrics(fake))
+        result = {}
+        for name in METRICS.names(ordered=True):  # every registered metric that applies to these samples
+            result.update(METRICS.get(name)(self, fake))
         result["warnings"] = problems
         result["provenance"] = self._provenance(len(x), source, time.monotonic() - started)
         return result
@@ -203,30 +210,6 @@ class Evaluation:
             raise GankitError(f"samples of shape {tuple(x.shape[1:])} cannot be compared with "
                               f"{self.data_cfg.name} images of shape {self.sample_shape} (channels differ)")
 
-    def _distribution_metrics(self, fake: Features) -> dict:
-        s, real = self.settings, self.reference
-        n = len(fake.features)
-        fid = frechet_distance(*gaussian_stats(real.features), *gaussian_stats(fake.features))
-        kid, kid_std = kernel_inception_distance(real.features, fake.features, subsets=s.kid_subsets,
-                                                 subset_size=self.kid_subset_size(n), seed=s.seed)
-        out = {"fid": fid, "kid": kid, "kid_std": kid_std}
-        out.update(prdc(torch.from_numpy(real.features), torch.from_numpy(fake.features), k=s.k))
-        return out
-
-    def _mode_metrics(self, fake: Features) -> dict:
-        if fake.points is not None:
-            if self.data_cfg.name != "toy2d":
-                return {}
-            means, std = mixture_means(self.data_cfg.mixture)
-            scores = mixture_scores(fake.points[:MIXTURE_SAMPLES], means.double().numpy(), std)
-            return {**scores, "mixture_samples": min(len(fake.points), MIXTURE_SAMPLES)}
-        score, score_std = classifier_score(fake.probs, splits=min(self.settings.score_splits, len(fake.probs)))
-        out = {"classifier_score": score, "classifier_score_std": score_std}
-        if fake.channel_labels is not None:
-            return {**out, **stacked_modes(fake.channel_labels), "num_modes": 1000}
-        hist = class_histogram(fake.probs.argmax(1), fake.probs.shape[1])
-        return {**out, "modes": modes_present(hist, CLASS_THRESHOLD), "mode_kl": kl_to_uniform(hist),
-                "num_modes": int(fake.probs.shape[1]), "class_histogram": [round(float(v), 5) for v in hist]}
 
     def _provenance(self, n: int, source: str, seconds: float) -> dict:
         s = self.settings
@@ -243,6 +226,58 @@ class Evaluation:
                 "forced": bool(s.force and self.check_sizes(n)), "seconds": round(seconds, 2),
                 "versions": {"gankit": __version__, "torch": torch.__version__, "numpy": np.__version__,
                              "scipy": scipy.__version__, "python": platform.python_version()}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The metrics: each a function of the prepared evaluation and the samples' features, returning its keys (nothing
+# when it does not apply); :meth:`Evaluation.score` computes every registered one, in this order.
+
+
+@METRICS.register("fid")
+def _fid(ev: Evaluation, fake: Features) -> dict:
+    """Fréchet distance of Gaussian fits to the features (Heusel et al. 2017)."""
+    return {"fid": frechet_distance(*gaussian_stats(ev.reference.features), *gaussian_stats(fake.features))}
+
+
+@METRICS.register("kid")
+def _kid(ev: Evaluation, fake: Features) -> dict:
+    """Unbiased MMD^2 with a cubic polynomial kernel over random subsets (Binkowski et al. 2018)."""
+    s = ev.settings
+    kid, kid_std = kernel_inception_distance(ev.reference.features, fake.features, subsets=s.kid_subsets,
+                                             subset_size=ev.kid_subset_size(len(fake.features)), seed=s.seed)
+    return {"kid": kid, "kid_std": kid_std}
+
+
+@METRICS.register("prdc")
+def _prdc(ev: Evaluation, fake: Features) -> dict:
+    """Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020), k-NN based."""
+    return prdc(torch.from_numpy(ev.reference.features), torch.from_numpy(fake.features), k=ev.settings.k)
+
+
+@METRICS.register("classifier_score")
+def _classifier_score(ev: Evaluation, fake: Features) -> dict:
+    """The Inception Score computed with the evaluator (Salimans et al. 2016); images only."""
+    if fake.probs is None:
+        return {}
+    score, score_std = classifier_score(fake.probs, splits=min(ev.settings.score_splits, len(fake.probs)))
+    return {"classifier_score": score, "classifier_score_std": score_std}
+
+
+@METRICS.register("modes")
+def _modes(ev: Evaluation, fake: Features) -> dict:
+    """Modes covered: classes above 1% and KL to uniform; Stacked MNIST's 1,000 triplets (Metz et al. 2017); the
+    2-D mixtures' modes and high-quality share (Srivastava et al. 2017)."""
+    if fake.points is not None:
+        if ev.data_cfg.name != "toy2d":
+            return {}
+        means, std = mixture_means(ev.data_cfg.mixture)
+        scores = mixture_scores(fake.points[:MIXTURE_SAMPLES], means.double().numpy(), std)
+        return {**scores, "mixture_samples": min(len(fake.points), MIXTURE_SAMPLES)}
+    if fake.channel_labels is not None:
+        return {**stacked_modes(fake.channel_labels), "num_modes": 1000}
+    hist = class_histogram(fake.probs.argmax(1), fake.probs.shape[1])
+    return {"modes": modes_present(hist, CLASS_THRESHOLD), "mode_kl": kl_to_uniform(hist),
+            "num_modes": int(fake.probs.shape[1]), "class_histogram": [round(float(v), 5) for v in hist]}
 
 
 def _first(data: ArrayData, n: int) -> ArrayData:
@@ -268,3 +303,23 @@ def _data_settings(cfg: DataConfig) -> dict:
     if cfg.name in ("toy2d", "stacked_mnist"):
         keep.update(num_samples=cfg.num_samples, seed=REFERENCE_SEED)
     return keep
+
+
+def format_result(result: dict) -> str:
+    """A readable table of an evaluation result and how it was computed (what ``gankit eval`` prints)."""
+    prov = result["provenance"]
+    lines = [f"{prov['samples']}: {prov['num_samples']} samples vs {prov['reference']['dataset']} "
+             f"{prov['reference']['split']} ({prov['reference']['size']})"]
+    for key, value in result.items():
+        if key.endswith("_std"):
+            continue
+        if isinstance(value, float):
+            std = result.get(f"{key}_std")
+            lines.append(f"  {key:<18} {value:.4f}" + (f" ± {std:.4f}" if std is not None else ""))
+        elif isinstance(value, int) and not isinstance(value, bool) and key != "step":
+            lines.append(f"  {key:<18} {value}")
+    ev = prov["evaluator"]
+    lines.append(f"features: {ev['name']}" + (f" (sha256 {ev['sha256'][:12]}, {prov['feature_dim']}-d)"
+                                              if "sha256" in ev else ""))
+    lines += [f"warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines)

@@ -10,15 +10,18 @@ from torch import nn
 
 @contextmanager
 def frozen(*modules: nn.Module) -> Iterator[None]:
-    """Inside, the modules' parameters require no gradient (the player that is not learning receives none);
-    afterwards every parameter requires one again, even if the block raised."""
-    for module in modules:
-        module.requires_grad_(False)
+    """Inside, the modules' parameters require no gradient (the player that is not learning receives none, and
+    gradients flow through a frozen network to its inputs only); afterwards each parameter is as it was, even if
+    the block raised."""
+    params = [p for module in modules for p in module.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
     try:
         yield
     finally:
-        for module in modules:
-            module.requires_grad_(True)
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 @contextmanager

@@ -53,8 +53,8 @@ class RegressionRecipe(Recipe):
         self.optimizers = {"regressor": adam(self.model.parameters(), optim.lr_g, optim)}
 
     def validate(self, data, batch_size: int) -> None:
-        """Refuse data without regression targets, with a different number of them than the model predicts, or
-        with fewer rows than a batch."""
+        """Refuse data without regression targets, or with a different number of them than the model predicts (the
+        trainer checks the batch against the rows)."""
         if not data.is_regression:
             what = "class labels" if data.y is not None else "no targets"
             raise ConfigError(f"recipe.name=regression needs regression targets, but data {data.name!r} has {what}: "
@@ -63,9 +63,6 @@ class RegressionRecipe(Recipe):
         if targets != self.model.targets:
             raise ConfigError(f"model.targets={self.model.targets} but data {data.name!r} has {targets} target "
                               f"column(s): set model.targets={targets}")
-        if batch_size > len(data):
-            raise ConfigError(f"train.batch_size={batch_size} is larger than the {len(data)} training rows of data "
-                              f"{data.name!r}: set train.batch_size <= {len(data)}")
 
     def prepare(self, data) -> None:
         """Fit the regressor's standardisation to the training split (the trainer calls this once)."""

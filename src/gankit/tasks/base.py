@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, GankitError
 from ..models import build_models
 from ..recipes.base import Recipe
 from ..registry import MODELS, RECIPES, TASKS
@@ -108,6 +108,29 @@ class Task:
     def evaluate(self, averaged: nn.Module | None, step: int, source: str) -> Scored | None:
         """Score the model now, or None when this family is not evaluated during training."""
         return None
+
+    # -- a loaded run -------------------------------------------------------------------------------------------
+
+    def score(self, run, asked: Asked) -> tuple[dict, str | int]:
+        """``gankit eval`` of a loaded run (:class:`gankit.LoadedRun`): (the result with its provenance, the tag of
+        its file name: a sample count, ``test`` or ``recon``)."""
+        raise GankitError(f"this run's model ({self.cfg.model.name}) draws no samples and encodes nothing: gankit "
+                          "eval scores generators, autoencoders and regressors")
+
+
+@dataclass
+class Asked:
+    """What ``gankit eval`` asks of a loaded run: the data section to score against, the evaluation settings
+    (:class:`gankit.metrics.EvalSettings`), the run or checkpoint it was loaded from, StyleGAN's ``psi``, the VAE's
+    IWAE settings, and whether the checkpoint is the best one (selected on these very scores)."""
+
+    data: object
+    opts: object
+    target: str
+    psi: float | None = None
+    iwae_k: int = 0
+    iwae_n: int | None = None
+    selected: bool = False
 
 
 def task_for(cfg: Config, device: torch.device, say: Callable[[str], None] = print) -> Task:

@@ -19,7 +19,7 @@ from ..metrics.evaluate import EvalSettings, Evaluation
 from ..metrics.evaluator import default_evaluator
 from ..nn.modes import eval_mode
 from ..registry import TASKS
-from .base import Preview, Scored, Task, derive_seed
+from .base import Asked, Preview, Scored, Task, derive_seed
 
 TOY_POINTS = 1000  # generated points drawn in each 2-D scatter plot
 EVAL_CHUNK = 1000  # samples drawn at once for an evaluation
@@ -121,3 +121,14 @@ class GenerationTask(Task):
         n = self.cfg.train.eval_samples
         x = torch.cat([G.sample(min(EVAL_CHUNK, n - i), generator=g) for i in range(0, n, EVAL_CHUNK)])  # eval mode
         return Scored(self.evaluation.score(x, source=source), "fid", ("fid", "kid", "precision", "recall", "modes"))
+
+    def score(self, run, asked: Asked) -> tuple[dict, str | int]:
+        """The run's samples (truncated in W with ``psi``) scored against the test split."""
+        evaluation = Evaluation(asked.data, asked.opts)
+        n = asked.opts.default_n(evaluation.points)
+        suffix = "" if asked.psi is None else f", truncation psi={asked.psi:g}"
+        samples = run.sample(n, seed=asked.opts.seed, psi=asked.psi)
+        result = evaluation.score(samples, source=f"{asked.target} (step {run.step}{suffix})")
+        if asked.psi is not None:
+            result["provenance"]["psi"] = asked.psi
+        return result, n

@@ -13,9 +13,10 @@ from torch import nn
 
 from ..data import load_dataset
 from ..data.base import ArrayData
-from ..errors import DataError, MissingSplitError
+from ..errors import DataError, GankitError, MissingSplitError
+from ..metrics.regression import score_regressor
 from ..registry import TASKS
-from .base import Scored, Task
+from .base import Asked, Scored, Task
 
 
 @TASKS.register("regression")
@@ -45,6 +46,35 @@ class RegressionTask(Task):
         result = self.recipe.score(self.test)
         result["provenance"] = {"split": "test", "dataset": self.cfg.data.name, "n": len(self.test)}
         return Scored(result, self.recipe.select, ("rmse", "mae", "r2"))
+
+    def score(self, run, asked: Asked) -> tuple[dict, str | int]:
+        """Test RMSE, MAE and R^2 in the targets' units."""
+        return regression_report(run, asked.data, selected=asked.selected), "test"
+
+
+def regression_report(run, data_cfg, selected: bool = False) -> dict:
+    """A regressor's RMSE, MAE and R^2 on the test split, in the targets' units, with their provenance; ``selected``
+    (the run's best checkpoint, picked by these very scores) adds a warning."""
+    test = load_dataset(data_cfg, "test", seed=run.config.train.seed)
+    if not test.is_regression:
+        raise GankitError(f"data {data_cfg.name!r} has no regression targets to score a regressor against")
+    expected = tuple(run.data_info["sample_shape"])
+    where = f"data {data_cfg.name!r}" + (f" ({data_cfg.root})" if data_cfg.root else "")
+    if test.sample_shape != expected:
+        raise GankitError(f"{where}: test rows have shape {test.sample_shape}, the regressor takes {expected}")
+    model = run.modules["regressor"]
+    if test.y.shape[1] != model.targets:
+        raise GankitError(f"{where}: the test split has {test.y.shape[1]} target column(s), the regressor predicts "
+                          f"{model.targets}")
+    scores = score_regressor(model, test.x, test.y)
+    prov = {"samples": f"{run.config.model.name} predictions of {data_cfg.name} test", "num_samples": len(test),
+            "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test), "targets": test.y.shape[1]},
+            "evaluator": {"name": "none (rmse and mae pooled over rows and targets, in the targets' units; r2 = "
+                                  "1 - SSE/SST per target about the test mean, averaged over targets)"}}
+    warnings = ["this is the checkpoint with the best test score during training: selected on the test split, its "
+                "test scores are optimistic (quote the last checkpoint's, or score rows held out from training)"] \
+        if selected else []
+    return {**scores, "provenance": prov, "warnings": warnings}
 
 
 def _check_test_split(cfg, train, test) -> None:
