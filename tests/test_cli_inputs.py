@@ -116,3 +116,19 @@ def test_eval_of_a_read_only_run_prints_the_scores_and_says_the_file_was_not_wri
     result = json.loads(captured.out)
     assert result["fid"] > 0 and any("was not written" in w for w in result["warnings"])
     assert "could not write" in captured.err and "Traceback" not in captured.err
+
+
+def test_nan_pixels_in_a_float_tiff_are_refused_by_name(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(8):
+        values = np.full((16, 16), 100.0 + i, np.float32)
+        if i == 3:
+            values[2, 2] = np.nan
+        Image.fromarray(values, mode="F").save(folder / f"{i}.tif")
+    one_line(capsys, ["train", "--out", str(tmp_path / "r"), "--set", "data.name=folder", "--set",
+                      f"data.root={folder}", "--set", "train.steps=2", "--set", "train.batch_size=4"],
+             "3.tif", "NaN")
+    assert not (tmp_path / "r").exists()

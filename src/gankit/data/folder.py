@@ -170,6 +170,8 @@ def _to_8bit(im: Image.Image) -> Image.Image:
         return im
     if im.mode in ("I", "F") or im.mode.startswith("I;16"):
         values = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(values).all():  # a float TIFF with NaN or Inf pixels: no 8-bit value stands for them
+            raise DataError(f"{int((~np.isfinite(values)).sum())} pixel(s) are NaN or infinite")
         wide = im.mode.startswith("I;16") or (im.mode == "I" and values.size and values.max() > 255)
         scale = 257.0 if wide else 1.0  # 65535 -> 255; "I" holding 8-bit values and "F" are taken as 0..255
         return Image.fromarray(np.clip(np.rint(values / scale), 0, 255).astype(np.uint8), mode="L")
