@@ -27,6 +27,7 @@ from safetensors.torch import save as serialize
 
 from gankit.cli import main
 from gankit.train import checkpoint as ckpt
+from cli_helpers import one_line_error
 
 SMALL = {"model": {"latent_dim": 8, "g_hidden": [32], "d_hidden": [32]},
          "train": {"steps": 10, "checkpoint_every": 5, "eval_every": 0, "progress": False, "batch_size": 16,
@@ -51,13 +52,6 @@ def trained(tmp_path_factory) -> Path:
 def run(trained, tmp_path) -> Path:
     shutil.copytree(trained, tmp_path / "run", symlinks=True)
     return tmp_path / "run"
-
-
-def one_line_error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("gankit: error:"), err
-    return err
 
 
 def steps_logged(run: Path) -> list[int]:

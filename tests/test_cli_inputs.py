@@ -11,6 +11,8 @@ import pytest
 
 from gankit.cli import main
 
+from cli_helpers import one_line_error
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -23,26 +25,17 @@ def run(tmp_path_factory):
     return out
 
 
-def one_line(capsys, argv: list[str], *words: str) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("gankit: error:") and "Traceback" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
-
-
 def test_sample_output_paths(run, tmp_path, capsys):
     (tmp_path / "adir.png").mkdir()
     (tmp_path / "afile").write_text("mine")
-    one_line(capsys, ["sample", str(run), "-n", "4", "-o", str(tmp_path / "adir.png")], "adir.png", "folder")
-    one_line(capsys, ["sample", str(run), "-n", "4", "-o", str(tmp_path / "afile" / "x.png")], "afile", "is a file")
+    one_line_error(capsys, ["sample", str(run), "-n", "4", "-o", str(tmp_path / "adir.png")], "adir.png", "folder")
+    one_line_error(capsys, ["sample", str(run), "-n", "4", "-o", str(tmp_path / "afile" / "x.png")], "afile", "is a file")
     assert (tmp_path / "afile").read_text() == "mine"
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "new" / "sub" / "x.png")]) == 0  # made
 
 
 def test_translate_output_paths_are_checked_before_any_work(tmp_path, capsys, run):
-    one_line(capsys, ["translate", str(run), str(tmp_path / "nothing.png"), "-o", str(tmp_path / "t.xyz")],
+    one_line_error(capsys, ["translate", str(run), str(tmp_path / "nothing.png"), "-o", str(tmp_path / "t.xyz")],
              "t.xyz")
 
 
@@ -60,15 +53,15 @@ def test_translate_output_paths_are_checked_before_any_work(tmp_path, capsys, ru
 ])
 def test_bad_flags_are_one_line(run, tmp_path, capsys, argv, words):
     argv = [str(run) if a == "RUN" else a.replace("OUT", str(tmp_path)) for a in argv]
-    one_line(capsys, argv, *words)
+    one_line_error(capsys, argv, *words)
     assert not list(tmp_path.rglob("*.png"))
 
 
 def test_evaluator_output_that_is_a_folder_and_a_zero_width(tmp_path, capsys):
     (tmp_path / "folder.safetensors").mkdir()
-    one_line(capsys, ["evaluator", "train", "--data", "digits", "-o", str(tmp_path / "folder.safetensors")],
+    one_line_error(capsys, ["evaluator", "train", "--data", "digits", "-o", str(tmp_path / "folder.safetensors")],
              "folder")
-    one_line(capsys, ["evaluator", "train", "--data", "digits", "--width", "0", "-o", str(tmp_path / "e.safetensors")],
+    one_line_error(capsys, ["evaluator", "train", "--data", "digits", "--width", "0", "-o", str(tmp_path / "e.safetensors")],
              "--width")
     assert not (tmp_path / "e.safetensors").exists()
 
@@ -83,10 +76,10 @@ def test_translate_of_an_empty_npz_is_one_line(tmp_path, capsys):
     assert main(args) == 0
     capsys.readouterr()
     np.savez(tmp_path / "empty.npz")
-    one_line(capsys, ["translate", str(out), str(tmp_path / "empty.npz"), "-o", str(tmp_path / "t.npz")],
+    one_line_error(capsys, ["translate", str(out), str(tmp_path / "empty.npz"), "-o", str(tmp_path / "t.npz")],
              "empty.npz", "arr_0")
     np.savez(tmp_path / "none.npz", arr_0=np.zeros((0, 8, 8, 1), np.uint8))
-    one_line(capsys, ["translate", str(out), str(tmp_path / "none.npz"), "-o", str(tmp_path / "t.npz")],
+    one_line_error(capsys, ["translate", str(out), str(tmp_path / "none.npz"), "-o", str(tmp_path / "t.npz")],
              "none.npz", "holds no samples")
     assert not (tmp_path / "t.npz").exists()
 
@@ -128,7 +121,7 @@ def test_nan_pixels_in_a_float_tiff_are_refused_by_name(tmp_path, capsys):
         if i == 3:
             values[2, 2] = np.nan
         Image.fromarray(values, mode="F").save(folder / f"{i}.tif")
-    one_line(capsys, ["train", "--out", str(tmp_path / "r"), "--set", "data.name=folder", "--set",
+    one_line_error(capsys, ["train", "--out", str(tmp_path / "r"), "--set", "data.name=folder", "--set",
                       f"data.root={folder}", "--set", "train.steps=2", "--set", "train.batch_size=4"],
              "3.tif", "NaN")
     assert not (tmp_path / "r").exists()

@@ -19,6 +19,7 @@ import yaml
 from gankit.cli import main
 from gankit.train import checkpoint as ckpt
 from gankit.train import rundir
+from cli_helpers import one_line_error
 
 SMALL = {"model": {"latent_dim": 8, "g_hidden": [32], "d_hidden": [32]},
          "train": {"steps": 20, "checkpoint_every": 5, "eval_every": 0, "progress": False, "batch_size": 16,
@@ -30,13 +31,6 @@ def small_config(tmp_path: Path, **train) -> Path:
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def one_line_error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("gankit: error:"), err
-    return err
 
 
 def tree(folder: Path) -> dict[str, bytes]:

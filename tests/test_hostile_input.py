@@ -36,25 +36,10 @@ from gankit.data.mnist_files import MNIST_MD5, MNIST_SIZES
 from gankit.data.npyfile import load_npy, load_npz
 from gankit.errors import ConfigError, DataError
 from gankit.latent import truncated_normal
+from cli_helpers import one_line_error, train_args
 
-TINY = ["model.g_hidden=[16]", "model.d_hidden=[16]", "model.latent_dim=4", "train.steps=2",
-        "train.batch_size=4", "train.progress=false", "train.eval_every=0"]
 BLOCK = 1 << 24  # bytes of zeros per repeated deflate block
 MiB = 1 << 20
-
-
-def train_args(out: Path, *overrides: str) -> list[str]:
-    args = ["train", "--out", str(out)]
-    for item in [*TINY, *overrides]:
-        args += ["--set", item]
-    return args
-
-
-def one_line_error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("gankit: error:"), err
-    return err
 
 
 @contextlib.contextmanager
