@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+# train.device and --device default to auto: the suite runs on the CPU even on a machine with a GPU, so that its
+# bit-for-bit comparisons and CPU-specific checks hold there too
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
 from gankit.data.base import ArrayData
 from gankit.data.digits import load_digits
 from gankit.registry import DATASETS

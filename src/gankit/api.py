@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import Config, DataConfig, from_dict, load_config, read_yaml, apply_override, to_dict
+from .config import Config, DataConfig, from_dict, load_config, apply_override, to_dict
 from .errors import GankitError
 from .files import (IMAGE_SUFFIXES, read_codes, read_inputs, read_samples, read_table,  # noqa: F401  (re-exported)
                     save_samples, writable)
@@ -31,6 +31,7 @@ from . import latent
 from .latent import style
 from .metrics.evaluate import EvalSettings, Evaluation
 from .models import build_models
+from .progress import progress as progress_bar
 from .tasks import Asked, task_for
 from .train import Trainer, latest_checkpoint
 from .train.device import resolve_device
@@ -41,12 +42,11 @@ from .train import checkpoint as ckpt
 
 def train(config: Config | str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = (),
           out: str | Path | None = None, resume: bool = False, overwrite: bool = False) -> Path:
-    """Train a run and return its directory. ``config`` is a Config, a YAML path, or None for the defaults."""
+    """Train a run and return its directory. ``config`` is a Config, a YAML path, a shipped config's name
+    (``seed_gan_mnist``), or None for the defaults."""
     if resume:
         return _resume(config, overrides, out)
-    if isinstance(config, Config) and overrides:
-        raise GankitError("pass overrides with a YAML path, or apply them to the Config yourself")
-    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    cfg = resolved_config(config, overrides=overrides)
     if out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GankitError("under torchrun, name the run directory (--out RUN_DIR): every process must use the same")
     run_dir = Path(out) if out is not None else next_run_dir(Path("runs"), _config_name(config))
@@ -61,20 +61,27 @@ def train(config: Config | str | Path | None = None, *, overrides: list[str] | t
             held.release()
 
 
-def _resume(config, overrides, out) -> Path:
-    if out is None:
-        raise GankitError("--resume needs the run directory: --out RUN_DIR")
-    run_dir = Path(out)
-    if config is None and not (run_dir / "config.yaml").is_file():
-        raise GankitError(f"nothing to resume in {run_dir}: it has no config.yaml. To start a run there, name its "
-                          f"config: gankit train CONFIG --out {run_dir}")
+def resolved_config(config: Config | str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = (),
+                    out: str | Path | None = None, resume: bool = False) -> Config:
+    """The config :func:`train` would use: the defaults, then the YAML file (a path or a shipped config's name,
+    e.g. ``seed_gan_mnist``; with ``resume`` and no config, OUT/config.yaml), then the overrides."""
     if isinstance(config, Config):
-        cfg = config
-    else:
-        raw = read_yaml(config if config is not None else run_dir / "config.yaml")
-        for item in overrides:
-            apply_override(raw, item)
-        cfg = from_dict(raw)
+        if overrides:
+            raise GankitError("pass overrides with a YAML path, or apply them to the Config yourself")
+        return config
+    if resume:
+        if out is None:
+            raise GankitError("--resume needs the run directory: --out RUN_DIR")
+        if config is None and not (Path(out) / "config.yaml").is_file():
+            raise GankitError(f"nothing to resume in {out}: it has no config.yaml. To start a run there, name its "
+                              f"config: gankit train CONFIG --out {out}")
+        config = config if config is not None else Path(out) / "config.yaml"
+    return load_config(config, overrides)
+
+
+def _resume(config, overrides, out) -> Path:
+    cfg = resolved_config(config, overrides=overrides, out=out, resume=True)
+    run_dir = Path(out)
     trainer = Trainer(cfg, run_dir)
     held = trainer.dist.on_main(lambda: rundir.claim(run_dir, resume=True))  # one writer per run
     try:
@@ -140,10 +147,12 @@ class LoadedRun:
     @torch.no_grad()
     def sample(self, n: int, *, seed: int | None = None, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None, batch_size: int = 1000,
-               truncation: float | None = None, psi: float | None = None) -> torch.Tensor:
+               truncation: float | None = None, psi: float | None = None,
+               progress: bool | None = None) -> torch.Tensor:
         """n samples on the CPU: images (n, C, H, W) in [-1, 1], or points (n, D). ``seed`` makes them repeatable;
         ``truncation`` draws the codes from a normal truncated at that threshold (the truncation trick); ``psi``
-        (StyleGAN) truncates in W instead: w_avg + psi (w - w_avg)."""
+        (StyleGAN) truncates in W instead: w_avg + psi (w - w_avg). ``progress``: a bar on stderr when there is more
+        than one batch (None: on a terminal only; False: never)."""
         generator = generator or self.rng(seed)
         G, chunks = self.generator, []
         if psi is not None and not hasattr(G, "truncate"):
@@ -151,7 +160,8 @@ class LoadedRun:
                               "has none: use truncation (codes z) instead")
         if psi is not None and truncation is not None:
             raise GankitError("give psi (truncation in W) or truncation (in z), not both")
-        for start in range(0, n, batch_size):
+        for start in progress_bar(range(0, n, batch_size), desc="sample", unit="batch",
+                                  enabled=progress if n > batch_size else False):
             m = min(batch_size, n - start)
             part = None if labels is None else labels[start:start + m]
             if psi is not None:
@@ -262,35 +272,47 @@ class LoadedRun:
         return self.generator
 
     @torch.no_grad()
-    def _batched(self, fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-        return torch.cat([fn(x[i:i + batch_size].to(self.device)).cpu() for i in range(0, len(x), batch_size)])
+    def _batched(self, fn, x: torch.Tensor, batch_size: int, desc: str | None = None,
+                 progress: bool | None = None) -> torch.Tensor:
+        """``fn`` over ``x`` batch by batch on the model's device, the results on the CPU; with ``desc``, a
+        progress bar over more than one batch (``progress`` None: on a terminal only)."""
+        shown = progress if desc is not None and len(x) > batch_size else False
+        starts = progress_bar(range(0, len(x), batch_size), desc=desc or "", unit="batch", enabled=shown)
+        return torch.cat([fn(x[i:i + batch_size].to(self.device)).cpu() for i in starts])
 
-    def encode(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """Codes (N, d) of samples shaped like the run's data (the posterior mean for a VAE), on the CPU."""
+    def encode(self, x: torch.Tensor, batch_size: int = 500, progress: bool | None = None) -> torch.Tensor:
+        """Codes (N, d) of samples shaped like the run's data (the posterior mean for a VAE), on the CPU
+        (``progress``: a bar over the batches; None: on a terminal only)."""
         model = self._autoencoder()
         expected = tuple(self.data_info["sample_shape"])
         if tuple(x.shape[1:]) != expected:
             raise GankitError(f"these inputs have shape {tuple(x.shape[1:])}, the run was trained on {expected}")
-        return self._batched(model.encode, x.float(), batch_size)
+        return self._batched(model.encode, x.float(), batch_size, "encode", progress)
 
-    def decode(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """Samples (N, ...) from codes (N, d), on the CPU (images in [-1, 1])."""
+    def decode(self, z: torch.Tensor, batch_size: int = 500, progress: bool | None = None) -> torch.Tensor:
+        """Samples (N, ...) from codes (N, d), on the CPU (images in [-1, 1]; ``progress`` as :meth:`encode`)."""
         model = self._autoencoder()
         if z.dim() != 2 or z.shape[1] != model.latent_dim:
             raise GankitError(f"codes must have shape (N, {model.latent_dim}), got {tuple(z.shape)}")
-        return self._batched(model.decode, z.float(), batch_size)
+        return self._batched(model.decode, z.float(), batch_size, "decode", progress)
 
     def reconstruct(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """decode(encode(x)), on the CPU."""
         return self.decode(self.encode(x, batch_size), batch_size)
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
-    """Rebuild a run from a run directory (its latest checkpoint) or from a checkpoint file alone."""
+def _device(device: str | torch.device) -> torch.device:
+    """A device name checked (``auto``: CUDA when present, else CPU) in the one place that checks them all."""
+    return resolve_device(device, key="--device") if isinstance(device, str) else device
+
+
+def load(path: str | Path, device: str | torch.device = "auto") -> LoadedRun:
+    """Rebuild a run from a run directory (its latest checkpoint) or from a checkpoint file alone, on ``device``
+    (``auto``: CUDA when present, else CPU)."""
     path = Path(path)
     if not path.exists():
         raise GankitError(f"no run or checkpoint at {path}")
-    device = resolve_device(device, key="--device") if isinstance(device, str) else device
+    device = _device(device)
     file = latest_checkpoint(path) if path.is_dir() else path
     tensors, meta = ckpt.load_checkpoint(file, device)
     cfg = from_dict(meta["config"])
@@ -316,7 +338,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     provenance). A run's result is also
     written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
     target = Path(target)
-    opts = EvalSettings(**settings)
+    # partial: a failed FID (or KID) size guard drops that metric, with a warning, instead of the whole evaluation
+    opts = EvalSettings(**{"partial": True, **settings, "device": str(_device(settings.get("device", "auto")))})
     if psi is not None and target.suffix == ".npz":
         raise GankitError("psi truncates a StyleGAN run's samples; an .npz holds samples already drawn")
     if target.suffix == ".npz":
@@ -360,7 +383,7 @@ def _write_evaluation(path: Path, result: dict) -> None:
 
 def encode(target: str | Path, inputs: str | Path | None = None, *, split: str = "test",
            overrides: list[str] | tuple[str, ...] = (),
-           device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+           device: str | torch.device = "auto") -> tuple[torch.Tensor, torch.Tensor | None]:
     """(codes, labels or None) of an autoencoder run: for an ``.npz`` of images (``arr_0``, as ``gankit sample``
     writes), or for a ``split`` of the run's own dataset (``data.key=value`` overrides apply, e.g. data.root)."""
     from .data import load_dataset
@@ -386,13 +409,13 @@ def _data_config(base: dict, overrides) -> DataConfig:
 # The file verbs: what the CLI does with files, as calls (a run is a LoadedRun, or a path to load on ``device``)
 
 
-def _run(run: LoadedRun | str | Path, device: str) -> LoadedRun:
+def _run(run: LoadedRun | str | Path, device: str | torch.device) -> LoadedRun:
     return run if isinstance(run, LoadedRun) else load(run, device=device)
 
 
 def sample_to_file(run: LoadedRun | str | Path, n: int, output: str | Path, *, seed: int | None = None,
                    label: int | None = None, by_class: bool = False, truncation: float | None = None,
-                   psi: float | None = None, device: str = "cpu") -> tuple[torch.Tensor, Path]:
+                   psi: float | None = None, device: str | torch.device = "auto") -> tuple[torch.Tensor, Path]:
     """Draw n samples (n of each class with ``by_class``) and write them: a ``.png`` grid or an ``.npz``."""
     if n < 1:
         raise GankitError(f"-n must be a positive number of samples, got {n}")
@@ -416,7 +439,7 @@ class Translated:
 
 def translate_files(run: LoadedRun | str | Path, source: str | Path, output: str | Path, *, direction: str = "AB",
                     samples: int = 1, seed: int | None = 0, grid: str | Path | None = None,
-                    device: str = "cpu") -> Translated:
+                    device: str | torch.device = "auto") -> Translated:
     """Translate one image file, a folder of images (written to the folder ``output`` under the same names, as
     .png) or an .npz (``arr_0``, written to the .npz ``output``); images are converted to the input domain's
     channels and resized to the run's size. With ``samples`` = K > 1, K outputs per input (K consecutive rows of an
@@ -464,7 +487,7 @@ def _translation_grid(run: LoadedRun, x: torch.Tensor, out: torch.Tensor, direct
 def project_files(run: LoadedRun | str | Path, sources: list[str | Path], output: str | Path, *, steps: int = 300,
                   lr: float = 0.1, w_plus: bool = False, feature_weight: float = 1.0, evaluator: str | None = None,
                   edits: int = 6, keep: str = "coarse", save: str | Path | None = None, seed: int = 0,
-                  device: str = "cpu"):
+                  device: str | torch.device = "auto"):
     """StyleGAN: project images (files, or one .npz) into W by optimisation and write a grid with one row per
     image: the input, its projection, then ``edits`` edits that keep its ``keep`` styles and draw the rest; ``save``
     also writes the styles (ws), projections and their MSE to an .npz. Returns the projection
@@ -510,7 +533,7 @@ def _projection_inputs(run: LoadedRun, G, sources: list[str | Path]) -> torch.Te
 
 
 def predict_file(run: LoadedRun | str | Path, features: str | Path, output: str | Path,
-                 device: str = "cpu") -> tuple[np.ndarray, Path]:
+                 device: str | torch.device = "auto") -> tuple[np.ndarray, Path]:
     """A regressor's predictions for a table of features (.csv or .npz ``x``), written to a .csv or .npz."""
     writable(output, (".csv", ".npz"), "predictions")
     preds = _run(run, device).predict(read_table(features))
@@ -518,23 +541,32 @@ def predict_file(run: LoadedRun | str | Path, features: str | Path, output: str 
 
 
 def encode_to_file(target: str | Path, output: str | Path, inputs: str | Path | None = None, *, split: str = "test",
-                   overrides: list[str] | tuple[str, ...] = (), device: str = "cpu") -> tuple[torch.Tensor, Path]:
+                   overrides: list[str] | tuple[str, ...] = (),
+                   device: str | torch.device = "auto") -> tuple[torch.Tensor, Path]:
     """An autoencoder's codes (with the labels, for a split of its dataset) written to an .npz."""
     writable(output, (".npz",), "codes")
     codes, labels = encode(target, inputs, split=split, overrides=overrides, device=device)
     return codes, write_codes(output, codes, labels)
 
 
-def decode_file(run: LoadedRun | str | Path, codes: str | Path, output: str | Path, *,
-                device: str = "cpu") -> tuple[torch.Tensor, Path]:
-    """Samples decoded from an .npz of codes (as ``gankit encode`` writes), written as a grid or an .npz."""
-    writable(output, (".png", ".npz"), "decoded samples")
-    images = _run(run, device).decode(read_codes(codes))
+def decode_file(run: LoadedRun | str | Path, codes: str | Path, output: str | Path, *, n: int | None = None,
+                device: str | torch.device = "auto") -> tuple[torch.Tensor, Path]:
+    """Samples decoded from the first ``n`` codes of an .npz (as ``gankit encode`` writes), written as a grid or
+    an .npz; ``n`` defaults to 64 for a .png grid and to all the codes for an .npz."""
+    target = writable(output, (".png", ".npz"), "decoded samples")
+    if n is not None and n < 1:
+        raise GankitError(f"-n must be a positive number of codes, got {n}")
+    z = read_codes(codes)
+    grid = target.suffix.lower() == ".png"
+    images = _run(run, device).decode(z[:n or (64 if grid else len(z))])
+    if n is None and len(images) < len(z):
+        print(f"note: the grid shows the first {len(images)} of {len(z)} codes (-n N for more; an .npz output "
+              "takes all)", file=sys.stderr)
     return images, save_samples(images, output)
 
 
 def latent_to_file(run: LoadedRun | str | Path, verb: str, output: str | Path, *, seed: int = 0,
-                   label: int | None = None, device: str = "cpu", **options) -> tuple[str, Path]:
+                   label: int | None = None, device: str | torch.device = "auto", **options) -> tuple[str, Path]:
     """A latent-space grid written as a .png: ``verb`` is interpolate (``rows``, ``steps``, ``linear``, ``space``),
     mix (``cols``, ``psi``), truncation (``psi`` list, ``cols``), traverse (``dims``, ``steps``, ``radius``),
     manifold (``steps``, ``dims``) or arithmetic (``expression``, ``n``, ``evaluator``). Returns (a description
@@ -616,4 +648,20 @@ def train_evaluator(data: str, output: str | Path, *, overrides: list[str] | tup
             raise GankitError(f"--{key.replace('_', '-')} must be a positive integer, got {settings[key]}")
     if "lr" in settings and not (math.isfinite(settings["lr"]) and settings["lr"] > 0):
         raise GankitError(f"--lr must be a positive number, got {settings['lr']}")
+    settings["device"] = str(_device(settings.get("device", "auto")))
     return train_one(_data_config({"name": data}, overrides), output, **settings)
+
+
+def dry_run(config: Config | str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = (),
+            out: str | Path | None = None, resume: bool = False) -> dict[str, int]:
+    """What ``train`` would build, tried: the data and the models of :func:`resolved_config`, then one training
+    step on one batch, in a temporary directory deleted afterwards (``out`` is not touched). Returns each
+    module's number of parameters."""
+    import tempfile
+
+    raw = to_dict(resolved_config(config, overrides=overrides, out=out, resume=resume))
+    raw["train"].update(steps=1, eval_every=0, progress=False)
+    with tempfile.TemporaryDirectory(prefix="gankit-dry-run-") as tmp:
+        trainer = Trainer(from_dict(raw), Path(tmp) / "run")
+        trainer.fit()
+        return {name: sum(p.numel() for p in module.parameters()) for name, module in trainer.modules.items()}

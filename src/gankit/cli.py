@@ -13,12 +13,11 @@ from .version import __version__
 
 EPILOG = """examples (more in docs/):
   gankit train                                   # the embedded default: MLP GAN on scikit-learn's digits
-  gankit train configs/seed_gan_mnist.yaml --set data.root=../shared/data/mnist --out runs/seed
-  gankit train --out runs/seed --resume --set train.steps=60000
+  gankit train seed_gan_mnist --set data.root=../shared/data/mnist --out runs/seed   # a shipped config, by name
+  gankit train dcgan_mnist --print-config        # the resolved config; --dry-run: one step, nothing written
   gankit sample runs/seed -n 10000 -o samples.npz
   gankit latent interpolate runs/seed -o walk.png     # also: traverse, arithmetic "7 thick - 7 thin + 3 thin"
   gankit eval runs/seed --json                   # FID, KID, precision/recall, modes... against the test split
-  gankit eval runs/vae --iwae-k 5000 --iwae-n 1000   # test loss, IWAE NLL bound, reconstructions, FID...
   gankit predict runs/diabetes features.csv -o predictions.csv
 """
 
@@ -29,33 +28,36 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    run = argparse.ArgumentParser(add_help=False)  # what every verb on a trained run takes
+    dev = argparse.ArgumentParser(add_help=False)  # every verb that computes takes --device
+    dev.add_argument("--device", default="auto", help="auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N")
+    run = argparse.ArgumentParser(add_help=False, parents=[dev])  # what every verb on a trained run takes
     run.add_argument("run", help="run directory or .safetensors checkpoint")
-    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                       help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
     for add in (_add_train, _add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode,
                 _add_predict, _add_evaluator):
-        add(sub, run, data)
+        add(sub, run, data, dev)
     return parser
 
 
-def _add_train(sub, run, data) -> None:
+def _add_train(sub, run, data, dev) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config (or the defaults)",
                        description="Train a model. The config is the defaults, then CONFIG, then --set overrides; "
                                    "the resolved config is saved in the run directory.")
-    p.add_argument("config", nargs="?", help="YAML config (a short diff over the defaults); with --resume, "
-                                             "defaults to RUN_DIR/config.yaml")
+    p.add_argument("config", nargs="?", help="YAML config (a short diff over the defaults) or a shipped config's "
+                                             "name (seed_gan_mnist, ...); with --resume, RUN_DIR/config.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set train.steps=1000 (repeatable)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/NNNNN-CONFIGNAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory (a gankit run only)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    p.add_argument("--dry-run", action="store_true", help="build data and models, train one step, write nothing")
     p.set_defaults(func=_train)
 
 
-def _add_sample(sub, run, data) -> None:
+def _add_sample(sub, run, data, dev) -> None:
     p = sub.add_parser("sample", parents=[run], help="draw samples from a trained run or checkpoint",
                        description="Draw samples from a run directory (its latest checkpoint) or a checkpoint "
                                    "file. FILE.png writes a grid; FILE.npz writes arr_0, uint8 (N, H, W, C).")
@@ -63,8 +65,7 @@ def _add_sample(sub, run, data) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: fresh randomness)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png or .npz")
     p.add_argument("--label", type=int, default=None, help="class-conditional models: draw every sample of this class")
-    p.add_argument("--by-class", action="store_true", help="class-conditional models: a grid with one row per class "
-                                                          "(-n samples per row)")
+    p.add_argument("--by-class", action="store_true", help="class-conditional models: one row of -n per class")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
                    help="the truncation trick: redraw latent coordinates above PSI in magnitude")
     p.add_argument("--psi", type=float, default=None,
@@ -72,31 +73,29 @@ def _add_sample(sub, run, data) -> None:
     p.set_defaults(func=_sample)
 
 
-def _add_translate(sub, run, data) -> None:
+def _add_translate(sub, run, data, dev) -> None:
     p = sub.add_parser("translate", parents=[run], help="translation models: translate an image, a folder or an .npz",
                        description="Translate images with a pix2pix or CycleGAN run. INPUT is one image file, a folder "
                                    "of images (written to the folder OUTPUT under the same names) or an .npz whose "
-                                   "arr_0 holds uint8 (N, H, W, C) images (written to OUTPUT.npz the same way; with "
-                                   "--samples K, K consecutive rows per input). Images are converted to the input "
-                                   "domain's channels and resized to the run's size.")
+                                   "arr_0 holds uint8 (N, H, W, C) images (written to OUTPUT.npz; --samples K: K rows "
+                                   "per input). Images get the input domain's channels and the run's size.")
     p.add_argument("input", help="an image file, a folder of images, or an .npz")
     p.add_argument("-o", "--output", required=True, help="output image (for one input image), folder or .npz")
     p.add_argument("--direction", default="AB", choices=["AB", "BA"], help="CycleGAN: which generator (default AB)")
     p.add_argument("--samples", type=int, default=1, metavar="K", help="outputs per input (pix2pix's noise)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--grid", metavar="FILE.png", help="also write a grid: inputs, outputs (K rows) and, for "
-                                                     "CycleGAN, the return trip")
+    p.add_argument("--grid", metavar="FILE.png", help="also a grid of the first 16 inputs, their outputs (K rows) "
+                                                     "and, for CycleGAN, the return trip")
     p.set_defaults(func=_translate)
 
 
-def _add_project(sub, run, data) -> None:
+def _add_project(sub, run, data, dev) -> None:
     p = sub.add_parser("project", parents=[run], help="StyleGAN: find the styles of your own images, then edit them",
                        description="Project images into a StyleGAN run's W space by optimisation (pixel MSE plus "
-                                   "the evaluator's features), then draw edits: each keeps the projection's --keep "
-                                   "styles and takes the others from random codes. INPUT: image files or an .npz "
-                                   "(arr_0 uint8 (N, H, W, C)); images are converted to the run's channels, resized "
-                                   "to its size (without the border of data.pad, which is added back). The grid "
-                                   "has one row per image: the input, its projection, then the edits.")
+                                   "the evaluator's features), then draw edits that keep the projection's --keep "
+                                   "styles and take the others from random codes. INPUT: image files or an .npz "
+                                   "(arr_0 uint8 (N, H, W, C)), converted to the run's channels and size (data.pad's "
+                                   "border added back). One row per image: input, projection, edits.")
     p.add_argument("inputs", nargs="+", help="image files, or one .npz")
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the grid")
     p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
@@ -113,47 +112,50 @@ def _add_project(sub, run, data) -> None:
     p.set_defaults(func=_project)
 
 
-def _add_latent(sub, run, data) -> None:
+def _add_latent(sub, run, data, dev) -> None:
     p = sub.add_parser("latent", help="interpolation, traversal and arithmetic grids in a generator's latent space")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     common = argparse.ArgumentParser(add_help=False, parents=[run])
-    common.add_argument("-o", "--output", required=True, metavar="FILE.png")
-    common.add_argument("--seed", type=int, default=0)
+    common.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the grid")
+    common.add_argument("--seed", type=int, default=0, help="seed of the random codes (default %(default)s)")
     common.add_argument("--label", type=int, default=None, help="class for a conditional generator (default 0)")
-    i = verbs.add_parser("interpolate", parents=[common], help="rows that walk between random codes")
-    i.add_argument("--rows", type=int, default=8)
-    i.add_argument("--steps", type=int, default=10)
+    i = verbs.add_parser("interpolate", parents=[common], help="rows that walk between random codes",
+                         description="Each row walks between two random codes (spherically; --linear: straight).")
+    i.add_argument("--rows", type=int, default=8, help="walks, one per row (default %(default)s)")
+    i.add_argument("--steps", type=int, default=10, help="images per walk, ends included (default %(default)s)")
     i.add_argument("--linear", action="store_true", help="straight lines instead of spherical interpolation")
     i.add_argument("--space", choices=["z", "w"], default="z", help="StyleGAN: interpolate codes z (spherical) or "
                                                                     "styles w (straight lines); default z")
     mx = verbs.add_parser("mix", parents=[common], help="StyleGAN: style mixing grid",
                           description="Rows: codes A, codes B, then A taking B's coarse, middle and fine styles.")
-    mx.add_argument("--cols", type=int, default=6)
+    mx.add_argument("--cols", type=int, default=6, help="code pairs, one per column (default %(default)s)")
     mx.add_argument("--psi", type=float, default=None, help="truncate both codes' styles in W first")
     tr = verbs.add_parser("truncation", parents=[common], help="StyleGAN: the same codes at several psi",
                           description="One row per psi: w_avg + psi (w - w_avg), psi 0 being the mean image.")
-    tr.add_argument("--psi", default="1,0.8,0.6,0.4,0.2,0", help="comma-separated psi values, one row each")
-    tr.add_argument("--cols", type=int, default=8)
-    t = verbs.add_parser("traverse", parents=[common], help="one row per latent dimension, swept over [-r, r]")
-    t.add_argument("--dims", default=None, help="comma-separated dimensions (default: the first 10)")
-    t.add_argument("--steps", type=int, default=9)
-    t.add_argument("--radius", type=float, default=3.0)
+    tr.add_argument("--psi", default="1,0.8,0.6,0.4,0.2,0", help="psi values, one row each (default %(default)s)")
+    tr.add_argument("--cols", type=int, default=8, help="codes, one per column (default %(default)s)")
+    t = verbs.add_parser("traverse", parents=[common], help="one row per latent dimension, swept over [-r, r]",
+                         description="One random code; each row moves one latent dimension from -RADIUS to +RADIUS "
+                                     "in --steps images, the others held: what each dimension controls.")
+    t.add_argument("--dims", default=None, help="comma-separated dimensions, one row each (default: the first 10)")
+    t.add_argument("--steps", type=int, default=9, help="images per row (default %(default)s)")
+    t.add_argument("--radius", type=float, default=3.0, help="the sweep's end in prior s.d. (default %(default)s)")
     m = verbs.add_parser("manifold", parents=[common], help="two latent dimensions over the prior's quantiles "
                                                             "(a VAE with a 2-D latent space: all of it)")
-    m.add_argument("--steps", type=int, default=20)
-    m.add_argument("--dims", default="0,1", help="the two dimensions (default 0,1)")
+    m.add_argument("--steps", type=int, default=20, help="a STEPS x STEPS grid (default %(default)s)")
+    m.add_argument("--dims", default="0,1", help="the two dimensions (default %(default)s)")
     a = verbs.add_parser("arithmetic", parents=[common], help="add and subtract mean codes of attributes",
                          description="Rows: samples around each term's mean code, then around the result. Terms "
                                      "are classes the evaluator recognises, optionally thick or thin: "
                                      "'7 thick - 7 thin + 3 thin'.")
-    a.add_argument("expression")
-    a.add_argument("-n", type=int, default=4000, help="codes drawn to find the attribute means (default 4000)")
+    a.add_argument("expression", help="e.g. '7 thick - 7 thin + 3 thin'")
+    a.add_argument("-n", type=int, default=4000, help="codes drawn to find the attribute means (default %(default)s)")
     a.add_argument("--evaluator", default=None, help="evaluator (default: the run's dataset's own)")
     p.set_defaults(func=_latent)
 
 
-def _add_eval(sub, run, data) -> None:
-    p = sub.add_parser("eval", parents=[data], help="score a run or a file of samples against the dataset's test split",
+def _add_eval(sub, run, data, dev) -> None:
+    p = sub.add_parser("eval", parents=[data, dev], help="score a run or an .npz of samples against the test split",
                        description="Evaluate a run directory or checkpoint (samples drawn from its generator), or an "
                                    ".npz of samples (arr_0: uint8 (N, H, W, C) images, or float (N, 2) points) with "
                                    "--data. Features come from an evaluator trained by gankit (see docs/evaluation.md)."
@@ -170,7 +172,6 @@ def _add_eval(sub, run, data) -> None:
     p.add_argument("--kid-subset-size", type=int, default=None, help="KID subset size (default min(1000, n))")
     p.add_argument("--force", action="store_true", help="compute despite a failed size guard (flagged)")
     p.add_argument("--no-cache", action="store_true", help="recompute the reference features")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--iwae-k", type=int, default=0, metavar="K",
                    help="VAE runs: also the importance-weighted bound with K samples per image (5000 as published)")
     p.add_argument("--iwae-n", type=int, default=None, metavar="N",
@@ -180,7 +181,7 @@ def _add_eval(sub, run, data) -> None:
     p.set_defaults(func=_eval)
 
 
-def _add_predict(sub, run, data) -> None:
+def _add_predict(sub, run, data, dev) -> None:
     p = sub.add_parser("predict", parents=[run], help="regressors: predictions for a table of features",
                        description="Predict with a regressor run: INPUTS is a .csv of numbers (one row per sample, no "
                                    "header) or an .npz with an 'x' array (N, D), in the features' own units; the "
@@ -190,7 +191,7 @@ def _add_predict(sub, run, data) -> None:
     p.set_defaults(func=_predict)
 
 
-def _add_encode(sub, run, data) -> None:
+def _add_encode(sub, run, data, dev) -> None:
     p = sub.add_parser("encode", parents=[run, data], help="autoencoders: codes of a dataset split or of an .npz",
                        description="Write the codes of an autoencoder or VAE (the posterior mean) to an .npz: "
                                    "'codes' float32 (N, d) and, for a labelled split, 'labels' int64 (N,).")
@@ -203,16 +204,17 @@ def _add_encode(sub, run, data) -> None:
                        description="Decode the 'codes' array of an .npz (as gankit encode writes) into images.")
     d.add_argument("codes", help=".npz with a 'codes' array (N, d)")
     d.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (grid) or .npz")
+    d.add_argument("-n", type=int, default=None, help="the first N codes (default: 64 for a .png, all for an .npz)")
     d.set_defaults(func=_decode)
 
 
-def _add_evaluator(sub, run, data) -> None:
+def _add_evaluator(sub, run, data, dev) -> None:
     p = sub.add_parser("evaluator", help="train an evaluator (feature network) on your own labelled images")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    t = verbs.add_parser("train", help="train a CNN classifier whose features the metrics use",
+    t = verbs.add_parser("train", parents=[dev], help="train a CNN classifier whose features the metrics use",
                          description="Train an evaluator on a labelled dataset (a folder with one sub-folder per "
                                      "class, optionally split into train/ and test/), score it on the test split "
-                                     "(or a fixed 10%% hold-out) and write it as one .safetensors file.")
+                                     "(or a fixed 10% hold-out) and write it as one .safetensors file.")
     t.add_argument("--data", required=True, metavar="NAME", help="data source (folder, mnist, digits, ...)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                    help="data settings, e.g. --set data.root=DIR --set data.size=32 (repeatable)")
@@ -222,7 +224,8 @@ def _add_evaluator(sub, run, data) -> None:
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--width", type=int, default=32, help="channels of the first convolution (default 32)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--force", action="store_true", help="write the evaluator even when its test accuracy is near "
+                                                        "chance (refused otherwise; the file records it)")
     t.set_defaults(func=_evaluator_train)
 
 
@@ -231,10 +234,16 @@ def _add_evaluator(sub, run, data) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .api import train
-
-    run_dir = train(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
-                    overwrite=args.overwrite)
+    from . import api
+    from .config import dump_config
+    how = dict(overrides=args.overrides, out=args.out, resume=args.resume)
+    if args.print_config:
+        return print(dump_config(api.resolved_config(args.config, **how)), end="")
+    if args.dry_run:
+        counts = api.dry_run(args.config, **how)
+        return print("dry run passed (one step on one batch; nothing written): "
+                     + ", ".join(f"{name} {n:,} parameters" for name, n in counts.items()))
+    run_dir = api.train(args.config, overwrite=args.overwrite, **how)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
     grids = sorted((run_dir / "samples").glob("*.png"))
@@ -243,7 +252,6 @@ def _train(args: argparse.Namespace) -> None:
 
 def _sample(args: argparse.Namespace) -> None:
     from .api import sample_to_file
-
     images, path = sample_to_file(args.run, args.n, args.output, seed=args.seed, label=args.label,
                                   by_class=args.by_class, truncation=args.truncation, psi=args.psi, device=args.device)
     print(f"wrote {len(images)} samples to {path}")
@@ -251,7 +259,6 @@ def _sample(args: argparse.Namespace) -> None:
 
 def _translate(args: argparse.Namespace) -> None:
     from .api import translate_files
-
     done = translate_files(args.run, args.input, args.output, direction=args.direction, samples=args.samples,
                            seed=args.seed, grid=args.grid, device=args.device)
     print(f"wrote {len(done.inputs) * args.samples} translation(s) of {len(done.inputs)} input(s) to {args.output}"
@@ -260,7 +267,6 @@ def _translate(args: argparse.Namespace) -> None:
 
 def _project(args: argparse.Namespace) -> None:
     from .api import project_files
-
     fit = project_files(args.run, args.inputs, args.output, steps=args.steps, lr=args.lr, w_plus=args.w_plus,
                         feature_weight=args.feature_weight, evaluator=args.evaluator, edits=args.edits,
                         keep=args.keep, save=args.save, seed=args.seed, device=args.device)
@@ -271,7 +277,6 @@ def _project(args: argparse.Namespace) -> None:
 
 def _latent(args: argparse.Namespace) -> None:
     from .api import latent_to_file
-
     options = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "run", "output", "device", "func")}
     rows, path = latent_to_file(args.run, args.verb, args.output, device=args.device, **options)
     if rows:
@@ -284,25 +289,21 @@ def _eval(args: argparse.Namespace) -> None:
 
     from .api import evaluate
     from .metrics.evaluate import format_result
-
     result = evaluate(args.target, data=args.data, overrides=args.overrides, n=args.n, seed=args.seed,
-                      iwae_k=args.iwae_k, iwae_n=args.iwae_n, psi=args.psi,
-                      evaluator=args.evaluator, k=args.k, kid_subsets=args.kid_subsets,
-                      kid_subset_size=args.kid_subset_size, force=args.force, cache=not args.no_cache,
-                      device=args.device)
+                      iwae_k=args.iwae_k, iwae_n=args.iwae_n, psi=args.psi, evaluator=args.evaluator, k=args.k,
+                      kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, force=args.force,
+                      cache=not args.no_cache, device=args.device)
     print(json.dumps(result) if args.json else format_result(result))
 
 
 def _predict(args: argparse.Namespace) -> None:
     from .api import predict_file
-
     preds, path = predict_file(args.run, args.inputs, args.output, device=args.device)
     print(f"wrote {preds.shape[0]} predictions of {preds.shape[1]} target(s) to {path}")
 
 
 def _encode(args: argparse.Namespace) -> None:
     from .api import encode_to_file
-
     codes, path = encode_to_file(args.run, args.output, args.inputs, split=args.split, overrides=args.overrides,
                                  device=args.device)
     print(f"wrote {codes.shape[0]} codes of {codes.shape[1]} dimensions to {path}")
@@ -310,36 +311,37 @@ def _encode(args: argparse.Namespace) -> None:
 
 def _decode(args: argparse.Namespace) -> None:
     from .api import decode_file
-
-    images, path = decode_file(args.run, args.codes, args.output, device=args.device)
+    images, path = decode_file(args.run, args.codes, args.output, n=args.n, device=args.device)
     print(f"wrote {len(images)} decoded samples to {path}")
 
 
 def _evaluator_train(args: argparse.Namespace) -> None:
     from .api import train_evaluator
-
     record = train_evaluator(args.data, args.output, overrides=args.overrides, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed,
-                             device=args.device)
+                             device=args.device, force=args.force)
     print(f"wrote {args.output}: test accuracy {record['test_accuracy']:.4f} on {record['test_size']} images "
-          f"({record['test_split']}), sha256 {record['sha256']}")
+          f"({record['test_split']}; chance {record['chance']:.4f}), sha256 {record['sha256']}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gankit`` command; returns the exit code."""
     from .errors import GankitError, Interrupted
-
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except GankitError as exc:
         rank = int(os.environ.get("RANK", "0"))
         if rank == 0 or not isinstance(exc, Interrupted):  # under torchrun, rank 0 reports a stop for all
-            print(f"gankit: error: {'' if rank == 0 else f'[rank {rank}] '}{exc}", file=sys.stderr)
+            kind = "" if isinstance(exc, Interrupted) else "error: "  # a clean stop is no error
+            print(f"gankit: {kind}{'' if rank == 0 else f'[rank {rank}] '}{exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130
+    if getattr(args, "device", None) == "auto":  # after the result: a failed verb's error stays one line
+        from .train.device import auto_note
+        print(auto_note(), file=sys.stderr)
     return 0
 
 

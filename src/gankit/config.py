@@ -168,7 +168,7 @@ class TrainConfig:
     log_every: int = 50  # steps between metrics.jsonl rows (and the only host syncs on the hot path)
     keep_checkpoints: int = 3  # most recent step checkpoints kept on disk
     grid_rows: int = 5  # sample grids are grid_rows x grid_rows, from fixed noise
-    device: str = "cpu"  # cpu, cuda, cuda:N, or auto
+    device: str = "auto"  # auto (CUDA when every process gets a GPU, else CPU), cpu, cuda, cuda:N
     progress: bool = True  # show a progress bar
     eval_every: int = 1000  # steps between evaluations (FID, KID, ... logged; best checkpoint kept); 0 = off
     eval_samples: int = 2000  # samples per evaluation during training (gankit eval defaults to 10,000)
@@ -205,6 +205,9 @@ class HealthConfig:
     d_acc_threshold: float = 0.99  # D accuracy at or above this ...
     d_acc_patience: int = 10  # ... for this many consecutive log rows gives a warning
     diversity_ratio: float = 0.2  # preview-sample diversity below this fraction of the data's gives a warning
+    # the collapse warnings arm after this many steps, or after 10% of train.steps when that is sooner: an
+    # untrained generator's samples are alike and its D easy to please, which is no collapse
+    warmup_steps: int = 250
 
     def __post_init__(self) -> None:
         check_range("health.retries", self.retries, 0, 1000)  # each retry reloads a checkpoint
@@ -212,6 +215,7 @@ class HealthConfig:
         check_range("health.d_acc_threshold", self.d_acc_threshold, 0.0, 1.0, open_lo=True)
         check_range("health.d_acc_patience", self.d_acc_patience, 1, MAX_STEPS)
         check_range("health.diversity_ratio", self.diversity_ratio, 0.0, 1.0, open_hi=True)
+        check_range("health.warmup_steps", self.warmup_steps, 0, MAX_STEPS)
 
 
 @dataclass
@@ -571,10 +575,34 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return from_dict(raw)
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; a missing, oversized or non-UTF-8 file or a parse error is a one-line
-    :class:`ConfigError`."""
+def config_dirs() -> list[Path]:
+    """Where shipped configs are looked up by name: ./configs, then the source checkout's configs/ beside src/
+    (the YAML files are not installed with the package)."""
+    return [Path("configs"), Path(__file__).resolve().parents[2] / "configs"]
+
+
+def shipped_configs() -> list[str]:
+    """The names of the shipped configs (``seed_gan_mnist``, ...), from :func:`config_dirs`."""
+    return sorted({p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def find_config(path: str | Path) -> Path:
+    """``path`` itself, or for a bare name (no folder, no suffix) that is not a file here, the shipped config of
+    that name; a name that is neither is a one-line error listing the shipped names."""
     path = Path(path)
+    if path.exists() or path.parent != Path(".") or path.suffix:
+        return path
+    for folder in config_dirs():
+        if (folder / f"{path.name}.yaml").is_file():
+            return folder / f"{path.name}.yaml"
+    raise ConfigError(f"no config file or shipped config named {str(path)!r}; shipped configs: "
+                      f"{', '.join(shipped_configs()) or 'none found (no configs/ folder here)'}")
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping (a path, or the name of a shipped config: :func:`find_config`); a missing, oversized or
+    non-UTF-8 file or a parse error is a one-line :class:`ConfigError`."""
+    path = find_config(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}" if not path.exists() else
                           f"config file {path} is not a regular file")
@@ -636,6 +664,11 @@ def to_dict(cfg: Config) -> dict:
     return out
 
 
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML text (what ``save_config`` writes)."""
+    return yaml.dump(to_dict(cfg), Dumper=_ConfigDumper, sort_keys=False)
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.dump(to_dict(cfg), Dumper=_ConfigDumper, sort_keys=False))
+    Path(path).write_text(dump_config(cfg))

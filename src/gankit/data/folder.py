@@ -70,6 +70,16 @@ def split_folder(root: str | None, split: str) -> Path:
     return path
 
 
+def lacks_test_split(root: str | None) -> bool:
+    """True when ``root`` is a folder with no ``test/`` sub-folder: its test split is then the fixed 10% hold-out
+    of its train split (:func:`gankit.metrics.train_evaluator.holdout`), for ``gankit evaluator train`` and
+    ``gankit eval`` alike."""
+    if root is None:
+        return False
+    path = user_path(root)
+    return path.is_dir() and not (path / "test").is_dir()
+
+
 def _visible(path: Path) -> bool:
     """False for hidden entries and OS litter that a dataset folder may carry."""
     return not path.name.startswith(".") and path.name.lower() not in IGNORED_NAMES

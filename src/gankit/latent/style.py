@@ -26,6 +26,7 @@ from torch import nn
 
 from ..errors import GankitError
 from ..nn.modes import eval_mode, frozen
+from ..progress import progress as progress_bar
 from ..recipes.base import update
 from ..recipes.stylegan import mix_styles
 
@@ -126,9 +127,11 @@ class Projection:
 
 def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float = 0.1, evaluator=None,
             feature_weight: float = 1.0, w_plus: bool = False, initial_noise: float = 0.05,
-            noise_ramp: float = 0.75, crop: int = 0, generator: torch.Generator | None = None) -> Projection:
+            noise_ramp: float = 0.75, crop: int = 0, generator: torch.Generator | None = None,
+            progress: bool | None = None) -> Projection:
     """Styles whose images reproduce ``targets`` (N, C, H, W) in [-1, 1] (the generator's own shape). ``crop``: a
-    border (the run's ``data.pad``) the evaluator's features leave out, as evaluation does."""
+    border (the run's ``data.pad``) the evaluator's features leave out, as evaluation does. ``progress``: a bar
+    over the steps on stderr (None: on a terminal only)."""
     require_stylegan(G)
     if targets.dim() != 4 or tuple(targets.shape[1:]) != tuple(G.shape):
         raise GankitError(f"images to project must have shape (N, {', '.join(map(str, G.shape))}), got "
@@ -145,7 +148,7 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
     losses: list[float] = []
     with eval_mode(G), frozen(*frozen_nets):  # gradients flow through the networks to w, never into them
         feature_loss = _feature_loss(evaluator, targets, crop) if use_features else None
-        for t in range(steps):
+        for t in progress_bar(range(steps), desc="project", unit="step", enabled=progress):
             frac = t / steps
             for group in opt.param_groups:
                 group["lr"] = lr * _ramp(frac, (t + 1) / steps)

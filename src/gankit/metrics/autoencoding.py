@@ -46,8 +46,10 @@ def binarize_fixed(x: torch.Tensor, seed: int = BINARIZE_SEED) -> torch.Tensor:
     return torch.where(u < (x + 1) / 2, 1.0, -1.0)
 
 
-def vae_scores(model, x: torch.Tensor, *, k: int = 1, binarize: bool = False, seed: int = 0) -> dict:
-    """The test loss (k = 1) and, when k > 1, the IWAE bound's NLL, both in nats per image."""
+def vae_scores(model, x: torch.Tensor, *, k: int = 1, binarize: bool = False, seed: int = 0,
+               progress: bool | None = None) -> dict:
+    """The test loss (k = 1) and, when k > 1, the IWAE bound's NLL, both in nats per image (``progress``: a bar
+    over the IWAE bound's batches, the long part; None: on a terminal)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -58,7 +60,7 @@ def vae_scores(model, x: torch.Tensor, *, k: int = 1, binarize: bool = False, se
         out = {"test_loss": single["elbo_nll"], "binarized": binarize, "n": len(x)}
         if k > 1:
             bound = estimate_nll(_OnDevice(model, device), x, k=k, batch_size=100, chunk=max(1, 50_000 // 100),
-                                 generator=g)
+                                 generator=g, progress=progress)
             out.update({"nll": bound["nll"], "elbo_nll": bound["elbo_nll"], "k": k})
         return out
     finally:

@@ -12,9 +12,17 @@ What is measured depends on the data:
 * 2-D points (``toy2d``): FID, KID and the nearest-neighbour metrics on the coordinates themselves, plus the mixture
   protocol (``modes``, ``hq_fraction``, ``mode_kl``) on the first 2,500 samples.
 
-The reference is the dataset's test split (at most ``reference_size`` items, the first ones). Its features are
-cached on disk under ``$GANKIT_CACHE`` (default ``~/.cache/gankit``)/reference, keyed by the data settings, split,
-a hash of the reference data and the evaluator's hash.
+The reference is the dataset's test split (at most ``reference_size`` items, the first ones); a folder without a
+``test/`` sub-folder gives the fixed 10% hold-out that ``gankit evaluator train`` held out (with a warning: the run
+trained on those images too). Its features are cached on disk under ``$GANKIT_CACHE`` (default
+``~/.cache/gankit``)/reference, keyed by the data settings, split, a hash of the reference data and the evaluator's
+hash.
+
+Size guards: FID needs twice as many samples (and reference items) as feature dimensions, KID's subsets must fit
+in both sets, the nearest-neighbour metrics need more than k. :class:`Evaluation` refuses a failed guard unless
+``force`` (computed and flagged); with ``partial`` (what ``gankit eval`` uses) a failed FID or KID guard drops that
+metric alone, says why in the result's warnings, and the rest is reported; the k-NN guard, the last one that can
+fail, still refuses.
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ from safetensors.numpy import load_file, save_file
 from ..version import __version__
 from ..config import DataConfig
 from ..data import ArrayData, load_dataset
+from ..data.folder import lacks_test_split
 from ..data.toy2d import mixture_means
 from ..errors import GankitError
+from ..progress import progress
 from ..registry import METRICS
 from .classes import class_histogram, classifier_score, kl_to_uniform, modes_present, stacked_modes
 from .evaluator import Evaluator, default_evaluator, load_evaluator
@@ -44,6 +54,7 @@ from .fid import frechet_distance, gaussian_stats
 from .kid import kernel_inception_distance
 from .mixture import mixture_scores
 from .prdc import prdc
+from .train_evaluator import HOLDOUT_NAME, holdout
 
 MIXTURE_SAMPLES = 2500  # the 2-D protocol scores exactly this many samples
 CLASS_THRESHOLD = 0.01  # a class counts as present above this share of the samples
@@ -63,9 +74,11 @@ class EvalSettings:
     reference_size: int = 10_000  # at most this many test items form the reference
     evaluator: str | None = None  # built-in name or .safetensors path; default: the dataset's built-in one
     force: bool = False  # compute despite a failed size guard (flagged in the result)
+    partial: bool = False  # a failed FID or KID guard drops that metric (said in the warnings) instead of refusing
     batch_size: int = 500
     device: str = "cpu"
     cache: bool = True  # cache reference features on disk
+    progress: bool | None = None  # a progress bar on stderr: None on a terminal only, False never
 
     def __post_init__(self) -> None:
         for key in ("k", "kid_subsets", "score_splits", "reference_size", "batch_size"):
@@ -102,11 +115,11 @@ class Evaluation:
         self.settings = settings or EvalSettings()
         self.evaluator = self._load_evaluator()
         started = time.monotonic()
-        reference = load_dataset(data_cfg, "test", seed=REFERENCE_SEED)
+        reference, split, self.notes = reference_split(data_cfg, REFERENCE_SEED)
         reference = _first(reference, self.settings.reference_size)
         self.points = not reference.is_image
         self.sample_shape = reference.sample_shape
-        self.reference_info = {"dataset": data_cfg.name, "split": "test", "size": len(reference),
+        self.reference_info = {"dataset": data_cfg.name, "split": split, "size": len(reference),
                                "sha256": _data_hash(reference), "data": _data_settings(data_cfg)}
         self.reference = self._reference_features(reference)
         self.last_features: Features | None = None  # the samples' features from the latest score()
@@ -134,8 +147,14 @@ class Evaluation:
             x = x[..., p:x.shape[-2] - p, p:x.shape[-1] - p]
         if self.data_cfg.name == "stacked_mnist":
             return self._featurize_stacked(x)
-        feats, probs = self.evaluator(x, self.settings.batch_size)
-        return Features(feats, probs)
+        b = self.settings.batch_size  # the evaluator's own batches, a bar's step each: the same numbers
+        parts = [self.evaluator(x[i:i + b], b) for i in progress(range(0, len(x), b), desc="features", unit="batch",
+                                                                 enabled=self._bar(len(x)))]
+        return Features(np.concatenate([f for f, _ in parts]), np.concatenate([p for _, p in parts]))
+
+    def _bar(self, n: int) -> bool | None:
+        """Whether ``n`` items get a progress bar: never for one batch, else as ``progress`` says."""
+        return False if n <= self.settings.batch_size else self.settings.progress
 
     def _featurize_stacked(self, x: torch.Tensor) -> Features:
         if x.dim() != 4 or x.shape[1] != 3:
@@ -173,33 +192,50 @@ class Evaluation:
         """KID's subset size for ``n`` samples: the setting, else 1000, never above either set's size."""
         return min(self.settings.kid_subset_size or 1000, n, len(self.reference.features))
 
+    def size_problems(self, n: int) -> dict[str, str]:
+        """The size guards that scoring ``n`` samples fails, by the metric they guard (fid, kid, prdc)."""
+        s, dim, n_ref = self.settings, self.reference.features.shape[1], len(self.reference.features)
+        problems = {}
+        if min(n, n_ref) < 2 * dim:
+            problems["fid"] = (f"FID needs at least twice as many samples as feature dimensions ({2 * dim}) to fit "
+                               f"a full-rank covariance; got {n} samples and a reference of {n_ref}")
+        if s.kid_subset_size is not None and s.kid_subset_size > min(n, n_ref):
+            problems["kid"] = (f"KID subsets of {s.kid_subset_size} are larger than the {min(n, n_ref)} samples "
+                               "available; lower --kid-subset-size or raise -n")
+        if min(n, n_ref) <= s.k:
+            problems["prdc"] = f"nearest-neighbour metrics need more than k={s.k} samples; got {min(n, n_ref)}"
+        return problems
+
     def check_sizes(self, n: int) -> list[str]:
         """Problems with scoring ``n`` samples (refused unless ``force``); empty when all is well."""
-        s, dim, n_ref = self.settings, self.reference.features.shape[1], len(self.reference.features)
-        problems = []
-        if min(n, n_ref) < 2 * dim:
-            problems.append(f"FID needs at least twice as many samples as feature dimensions ({2 * dim}) to fit a "
-                            f"full-rank covariance; got {n} samples and a reference of {n_ref}")
-        if s.kid_subset_size is not None and s.kid_subset_size > min(n, n_ref):
-            problems.append(f"KID subsets of {s.kid_subset_size} are larger than the {min(n, n_ref)} samples "
-                            "available; lower --kid-subset-size or raise -n")
-        if min(n, n_ref) <= s.k:
-            problems.append(f"nearest-neighbour metrics need more than k={s.k} samples; got {min(n, n_ref)}")
+        return list(self.size_problems(n).values())
+
+    def _skipped(self, n: int) -> dict[str, str]:
+        """The metrics left out of this score (``partial``), or a refusal when a guard fails otherwise."""
+        problems = self.size_problems(n)
+        if not problems or self.settings.force:
+            return {}
+        if not self.settings.partial or "prdc" in problems:
+            raise GankitError("; ".join(problems.values()) + " (pass --force to compute anyway; the result is "
+                              "flagged)")
         return problems
 
     def score(self, x: torch.Tensor, source: str = "") -> dict:
         """Every applicable metric for samples ``x`` (images in [-1, 1] or points), with provenance."""
         started = time.monotonic()
         self._check_shape(x)
-        problems = self.check_sizes(len(x))
-        if problems and not self.settings.force:
-            raise GankitError("; ".join(problems) + " (pass --force to compute anyway; the result is flagged)")
+        skipped = self._skipped(len(x))
         fake = self.last_features = self.featurize(x)  # kept for callers that also need the class probabilities
         result = {}
         for name in METRICS.names(ordered=True):  # every registered metric that applies to these samples
-            result.update(METRICS.get(name)(self, fake))
-        result["warnings"] = problems
+            if name not in skipped:
+                result.update(METRICS.get(name)(self, fake))
+        result["warnings"] = self.notes + ([f"{name.upper()} not computed: {why} (--force computes it anyway, "
+                                            "flagged)" for name, why in skipped.items()] if skipped
+                                           else self.check_sizes(len(x)))
         result["provenance"] = self._provenance(len(x), source, time.monotonic() - started)
+        if skipped:
+            result["provenance"]["not_computed"] = sorted(skipped)
         return result
 
     def _check_shape(self, x: torch.Tensor) -> None:
@@ -278,6 +314,17 @@ def _modes(ev: Evaluation, fake: Features) -> dict:
     hist = class_histogram(fake.probs.argmax(1), fake.probs.shape[1])
     return {"modes": modes_present(hist, CLASS_THRESHOLD), "mode_kl": kl_to_uniform(hist),
             "num_modes": int(fake.probs.shape[1]), "class_histogram": [round(float(v), 5) for v in hist]}
+
+
+def reference_split(data_cfg: DataConfig, seed: int = REFERENCE_SEED) -> tuple[ArrayData, str, list[str]]:
+    """(the test split, its name, warnings): the dataset's own test split, or for a folder without ``test/`` the
+    fixed 10% hold-out that ``gankit evaluator train`` scored its evaluator on."""
+    if data_cfg.name != "folder" or not lacks_test_split(data_cfg.root):
+        return load_dataset(data_cfg, "test", seed=seed), "test", []
+    _, held = holdout(load_dataset(data_cfg, "train", seed=seed))
+    return held, f"holdout ({HOLDOUT_NAME})", [
+        f"{data_cfg.root} has no test/ folder: scored against {HOLDOUT_NAME} ({len(held)} images), the images "
+        "`gankit evaluator train` held out; the run itself trained on them too (add a test/ folder for a clean split)"]
 
 
 def _first(data: ArrayData, n: int) -> ArrayData:

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import torch
 
+from ..progress import progress as bar
+
 
 class LikelihoodModel(Protocol):
     """A model that can draw k importance samples per input and return their log weights."""
@@ -57,13 +59,14 @@ def _batch_bounds(model: LikelihoodModel, x: torch.Tensor, k: int, chunk: int,
 
 @torch.no_grad()
 def estimate_nll(model: LikelihoodModel, x: torch.Tensor, k: int = 5000, batch_size: int = 100, chunk: int = 500,
-                 generator: torch.Generator | None = None) -> dict:
-    """Mean -L_k (``nll``) and mean -ELBO (``elbo_nll``, from the same k samples) over ``x``, in nats."""
+                 generator: torch.Generator | None = None, progress: bool | None = False) -> dict:
+    """Mean -L_k (``nll``) and mean -ELBO (``elbo_nll``, from the same k samples) over ``x``, in nats
+    (``progress``: a bar over the batches; None: on a terminal)."""
     if k < 1 or chunk < 1 or batch_size < 1 or len(x) == 0:
         raise ValueError(f"need k, chunk, batch_size >= 1 and some inputs, got k={k}, chunk={chunk}, "
                          f"batch_size={batch_size}, {len(x)} inputs")
     bounds, elbos = [], []
-    for start in range(0, len(x), batch_size):
+    for start in bar(range(0, len(x), batch_size), desc=f"likelihood (k={k})", unit="batch", enabled=progress):
         bound, lower = _batch_bounds(model, x[start:start + batch_size], k, chunk, generator)
         bounds.append(bound)
         elbos.append(lower)

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import load_dataset
 from ..images import save_grid
 from ..metrics.autoencoding import reconstruction_scores, vae_scores
+from ..metrics.evaluate import reference_split
 from ..nn.modes import eval_mode
 from ..registry import TASKS
 from .base import Asked, Preview, derive_seed
@@ -49,7 +49,8 @@ class AutoencodingTask(GenerationTask):
     def score(self, run, asked: Asked) -> tuple[dict, str | int]:
         """Reconstruction scores on the test split (and a VAE's likelihood bounds); a VAE's samples are scored as a
         generator's, its reconstruction and likelihood scores added."""
-        extra = reconstruction_report(run, asked.data, asked.iwae_k, asked.iwae_n, asked.opts.seed)
+        extra = reconstruction_report(run, asked.data, asked.iwae_k, asked.iwae_n, asked.opts.seed,
+                                      asked.opts.progress)
         if not self.has_prior:
             return extra, "recon"
         result, n = super().score(run, asked)
@@ -71,24 +72,28 @@ class AutoencodingTask(GenerationTask):
         return super().preview(path, averaged)
 
 
-def reconstruction_report(run, data_cfg, iwae_k: int, iwae_n: int | None, seed: int) -> dict:
-    """Reconstruction scores (and a VAE's likelihood bounds) on the test split, with their provenance."""
-    test = load_dataset(data_cfg, "test", seed=run.config.train.seed).x
+def reconstruction_report(run, data_cfg, iwae_k: int, iwae_n: int | None, seed: int,
+                          progress: bool | None = None) -> dict:
+    """Reconstruction scores (and a VAE's likelihood bounds) on the test split, with their provenance
+    (``progress``: a bar over the IWAE bound; None: on a terminal)."""
+    split, name, notes = reference_split(data_cfg, run.config.train.seed)  # a folder without test/: the hold-out
+    test = split.x
     G = run.generator
     out = reconstruction_scores(G, test)
-    prov = {"autoencoder": {"split": "test", "dataset": data_cfg.name, "n": len(test),
+    prov = {"autoencoder": {"split": name, "dataset": data_cfg.name, "n": len(test),
                             "recon": "decode(encode(x)) vs x in [-1, 1]; PSNR of the pooled MSE, range 2"}}
     if G.has_prior:
         binarize = bool(getattr(run.config.recipe, "binarize", False))
-        scores = vae_scores(G, test[:iwae_n] if iwae_n else test, k=max(iwae_k, 1), binarize=binarize, seed=seed)
+        scores = vae_scores(G, test[:iwae_n] if iwae_n else test, k=max(iwae_k, 1), binarize=binarize, seed=seed,
+                            progress=progress)
         out.update({k: v for k, v in scores.items() if k in ("test_loss", "nll", "elbo_nll")})
         prov["autoencoder"].update({"likelihood_n": scores["n"], "iwae_k": scores.get("k", 1), "binarized": binarize,
                                     "units": "nats per image"})
     source = f"{run.config.model.name} reconstructions of {data_cfg.name} test"
     prov["samples"], prov["num_samples"] = source, len(test)
-    prov.setdefault("reference", {"dataset": data_cfg.name, "split": "test", "size": len(test)})
+    prov.setdefault("reference", {"dataset": data_cfg.name, "split": name, "size": len(test)})
     prov.setdefault("evaluator", {"name": "none (pixel-space reconstruction metrics)"})
-    return {**out, "provenance": prov, "warnings": []}
+    return {**out, "provenance": prov, "warnings": notes}
 
 
 def _interleave_rows(real: torch.Tensor, recon: torch.Tensor, cols: int) -> torch.Tensor:

@@ -89,6 +89,11 @@ class Task:
         raise ConfigError(f"train.ema={self.cfg.train.ema}: model {self.cfg.model.name!r} has no generator to "
                           "average; set train.ema=0")
 
+    def describe_run(self) -> list[str]:
+        """The family's lines of the header a run prints before its first step (the trainer adds the parameter
+        counts, data, device and run directory)."""
+        return [f"model: {self.cfg.model.name}, trained by the {self.cfg.recipe.name} recipe"]
+
     # -- while training -------------------------------------------------------------------------------------------
 
     def setup(self, data, run_dir: Path) -> None:

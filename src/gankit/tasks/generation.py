@@ -8,10 +8,12 @@ to 16 classes), or scatter plots over the data for 2-D points; training-time eva
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..images import save_grid, save_scatter
@@ -51,6 +53,18 @@ class GenerationTask(Task):
 
     def averaged(self) -> nn.Module:
         return self.generator
+
+    def describe_run(self) -> list[str]:
+        """The model, its latent size and classes, and what training-time evaluation will cost (rank 0 knows)."""
+        G, tc = self.generator, self.cfg.train
+        k = getattr(G, "num_classes", 0)
+        latent = getattr(G, "latent_dim", None)
+        lines = [super().describe_run()[0] + (f"; latent size {latent}" if latent else "")
+                 + (f", {k} classes (class-conditional)" if k else "")]
+        if self.evaluation is not None:  # prepared before the header is printed
+            lines.append(f"evaluation: {tc.eval_samples:,} samples every {tc.eval_every:,} steps, against "
+                         f"{self.evaluation.reference_info['size']:,} {self.evaluation.reference_info['split']} items")
+        return lines
 
     def setup(self, data, run_dir: Path) -> None:
         """Fixed codes for the previews; 2-D data keeps some real points to draw behind the samples."""
@@ -119,6 +133,8 @@ class GenerationTask(Task):
         G = averaged or self.generator
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
         n = self.cfg.train.eval_samples
+        # on stdout, with the header: stderr is kept for the bar, warnings and errors
+        tqdm.write(f"evaluating {n:,} samples at step {step} (FID, KID, precision/recall, modes)...", file=sys.stdout)
         x = torch.cat([G.sample(min(EVAL_CHUNK, n - i), generator=g) for i in range(0, n, EVAL_CHUNK)])  # eval mode
         return Scored(self.evaluation.score(x, source=source), "fid", ("fid", "kid", "precision", "recall", "modes"))
 
@@ -127,7 +143,7 @@ class GenerationTask(Task):
         evaluation = Evaluation(asked.data, asked.opts)
         n = asked.opts.default_n(evaluation.points)
         suffix = "" if asked.psi is None else f", truncation psi={asked.psi:g}"
-        samples = run.sample(n, seed=asked.opts.seed, psi=asked.psi)
+        samples = run.sample(n, seed=asked.opts.seed, psi=asked.psi, progress=asked.opts.progress)
         result = evaluation.score(samples, source=f"{asked.target} (step {run.step}{suffix})")
         if asked.psi is not None:
             result["provenance"]["psi"] = asked.psi

@@ -14,14 +14,14 @@ _PATTERN = re.compile(r"auto|cpu|cuda(?::(\d{1,4}))?|mps")  # mps only where thi
 
 
 def resolve_device(name: str, key: str = "train.device") -> torch.device:
-    """'auto' picks CUDA when present; anything else is checked against ``CHOICES`` and against what this machine
-    has, so that a typo or a missing GPU is one line naming ``key``. Under torchrun, ``cuda`` means the GPU of this
-    process's LOCAL_RANK."""
+    """'auto' picks CUDA when present (see ``_auto``); anything else is checked against ``CHOICES`` and against
+    what this machine has, so that a typo or a missing GPU is one line naming ``key``. Under torchrun, ``cuda``
+    means the GPU of this process's LOCAL_RANK."""
     match = _PATTERN.fullmatch(name) if isinstance(name, str) else None
     if match is None:
         raise ConfigError(f"{key}={name!r} is not a device gankit trains on: valid choices: {CHOICES}")
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = _auto()
     if name == "mps" and not _mps_available():
         raise ConfigError(f"{key}='mps' but Apple's MPS is not available here; valid choices: {CHOICES}")
     if name.startswith("cuda"):
@@ -32,6 +32,22 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
     return device
+
+
+def _auto() -> str:
+    """CUDA when every process gets a GPU of its own (torchrun with more processes than GPUs: CPU), else CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return "cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= world else "cpu"
+
+
+def auto_note() -> str:
+    """The line a verb prints when ``auto`` picked its device: which one, and why."""
+    if _auto() == "cuda":
+        return f"device: cuda (auto: {torch.cuda.get_device_name(0)})"
+    if torch.cuda.is_available():
+        return "device: cpu (auto: fewer GPUs than processes)"
+    built = torch.version.cuda
+    return f"device: cpu (auto: {'this PyTorch (CUDA ' + built + ') sees no GPU' if built else 'no CUDA here'})"
 
 
 def _check_cuda(name: str, index: str | None, key: str) -> None:

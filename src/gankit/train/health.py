@@ -7,6 +7,8 @@
   ``health.d_acc_threshold`` for ``health.d_acc_patience`` consecutive log rows (the generator no longer fools it at
   all), and the diversity of the preview samples (mean pairwise distance of the samples drawn from the fixed preview
   noise) falling below ``health.diversity_ratio`` of the same measure on real data.
+* Both collapse warnings arm only after a warm-up (:func:`warmup_steps`): a generator a few steps old draws
+  near-identical samples and is easily told apart, which says nothing about collapse.
 """
 
 from __future__ import annotations
@@ -45,19 +47,27 @@ def diversity(x: torch.Tensor) -> float:
     return float(d.sum() / (len(flat) * (len(flat) - 1)))
 
 
-class CollapseMonitor:
-    """Turns log rows and preview samples into warnings (each said once until the condition clears)."""
+def warmup_steps(cfg: HealthConfig, total_steps: int | None) -> int:
+    """Steps before the collapse warnings arm: ``health.warmup_steps``, or 10% of ``total_steps`` when sooner (a
+    short run is watched for most of its length)."""
+    return cfg.warmup_steps if total_steps is None else min(cfg.warmup_steps, total_steps // 10)
 
-    def __init__(self, cfg: HealthConfig, real_diversity: float) -> None:
+
+class CollapseMonitor:
+    """Turns log rows and preview samples into warnings (each said once until the condition clears); silent during
+    the warm-up (``total_steps``: the run's length, which caps it; None: ``health.warmup_steps`` alone)."""
+
+    def __init__(self, cfg: HealthConfig, real_diversity: float, total_steps: int | None = None) -> None:
         self.cfg = cfg
         self.real_diversity = real_diversity
+        self.warmup = warmup_steps(cfg, total_steps)
         self.pinned_rows = 0
         self.active: set[str] = set()
 
     def observe_row(self, row: dict) -> list[str]:
         """Warnings raised by one log row (D accuracy pinned)."""
         acc = row.get("d_acc")
-        if not self.cfg.collapse_warnings or acc is None:
+        if not self.cfg.collapse_warnings or acc is None or not self._armed(row.get("step")):
             return []
         self.pinned_rows = self.pinned_rows + 1 if acc >= self.cfg.d_acc_threshold else 0
         if self.pinned_rows >= self.cfg.d_acc_patience:
@@ -67,14 +77,18 @@ class CollapseMonitor:
         self.active.discard("d_acc")
         return []
 
-    def observe_samples(self, samples: torch.Tensor) -> list[str]:
-        """The warning (if any) raised by the preview samples' diversity relative to the data's."""
+    def observe_samples(self, samples: torch.Tensor, step: int | None = None) -> list[str]:
+        """The warning (if any) raised by the preview samples' diversity (at ``step``) relative to the data's."""
         ratio = diversity(samples) / max(self.real_diversity, 1e-12)
-        if self.cfg.collapse_warnings and ratio < self.cfg.diversity_ratio:
+        if self.cfg.collapse_warnings and self._armed(step) and ratio < self.cfg.diversity_ratio:
             return self._raise("diversity", f"sample diversity is {ratio:.0%} of the data's: the generator may have "
                                             "collapsed to a few outputs")
         self.active.discard("diversity")
         return []
+
+    def _armed(self, step: int | None) -> bool:
+        """Past the warm-up (a check without a step, as in a unit test of the thresholds, is always armed)."""
+        return step is None or step >= self.warmup
 
     def _raise(self, key: str, message: str) -> list[str]:
         if key in self.active:

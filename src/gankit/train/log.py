@@ -76,6 +76,26 @@ def say(message: str) -> None:
         tqdm.write(message, file=sys.stderr)
 
 
+def run_header(family: list[str], modules: dict[str, torch.nn.Module], data_info: dict, device: torch.device,
+               train_cfg, run_dir: Path) -> str:
+    """The lines a run prints before its first step: what trains (``family``: the task's own lines), its
+    parameters per module, the data, where and how it runs, and where it writes."""
+    counts = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,}" for name, m in modules.items())
+    data = f"{data_info.get('dataset', '?')}, {data_info.get('size', '?'):,} samples of shape " \
+           f"{tuple(data_info.get('sample_shape', ()))}"
+    lines = [*family, f"parameters: {counts}", f"data: {data}",
+             f"device: {device}, precision {train_cfg.precision}, batch size {train_cfg.batch_size}, "
+             f"{train_cfg.steps:,} steps", f"run directory: {run_dir}"]
+    return "\n".join(lines)
+
+
+def tell(message: str) -> None:
+    """What a run is and where it stands (its header, where it resumed) on stdout, above the progress bar (by rank
+    0 alone under torchrun); stderr keeps the bar, the warnings and the notes."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        tqdm.write(message, file=sys.stdout)
+
+
 class LogWindow:
     """Sums of a step's logged tensors between two log rows; converted to floats only when a row is written."""
 

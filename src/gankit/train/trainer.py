@@ -25,7 +25,7 @@ from .device import resolve_device
 from .distributed import Distributed, sharding
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
-from .log import LogWindow, MetricsLog, say, write_errors
+from .log import LogWindow, MetricsLog, run_header, say, tell, write_errors
 from .precision import autocast_factory, compile_modules
 from .signals import StopRequests
 from .rng import RunRNG
@@ -75,7 +75,7 @@ class Trainer:
         self.stops = StopRequests()  # SIGTERM/SIGINT: the loop stops after the current step
         self.task.setup(data, self.run_dir)
         reference = self.task.reference_samples(data)
-        self.monitor = CollapseMonitor(cfg.health, 0.0 if reference is None else diversity(reference))
+        self.monitor = CollapseMonitor(cfg.health, 0.0 if reference is None else diversity(reference), cfg.train.steps)
         self.dist.on_main(lambda: self.task.prepare_evaluation(data, self.run_dir))
         if cfg.train.compile and (note := compile_modules(self.modules, *self.recipe.compile_skip(self.modules))):
             say(f"note: {note}")  # last: the EMA copy above must be taken of the uncompiled modules
@@ -117,6 +117,7 @@ class Trainer:
             ckpt.remove_stale_temporaries(self.run_dir / "checkpoints")
         if self.step >= tc.steps:
             return self.run_dir  # resumed a finished run: nothing to do (resume() said so)
+        tell(run_header(self.task.describe_run(), self.modules, self.data_info, self.device, tc, self.run_dir))
         if self.step == 0:
             self.save_checkpoint()  # something to roll back or resume to, even if the first steps fail
         self.dist.barrier()
@@ -223,7 +224,7 @@ class Trainer:
         if shown is None:
             return None
         if shown.samples is not None:
-            self.log.warn(self.step, self.monitor.observe_samples(shown.samples))
+            self.log.warn(self.step, self.monitor.observe_samples(shown.samples, self.step))
         return shown.path
 
     @torch.no_grad()
@@ -267,6 +268,7 @@ class Trainer:
     def resume(self) -> None:
         """Continue from the newest readable checkpoint (an unreadable newer one is skipped with a warning)."""
         self.apply(*ckpt.read_newest(self.run_dir, say))  # one that reads but does not fit the config: an error
+        tell(f"resumed from step {self.step} (checkpoint {self.run_dir / 'checkpoints' / ckpt.step_file(self.step)})")
         if self.step >= self.cfg.train.steps:
             say(f"note: {self.run_dir} is already at step {self.step} (train.steps={self.cfg.train.steps}): "
                 f"nothing to do. To train longer: --resume --set train.steps={max(self.step * 2, 1)}")
