@@ -53,10 +53,12 @@ class Preview:
 class Task:
     """Base of every family: the trainer's only view of the model. Subclasses override what their family does."""
 
-    def __init__(self, cfg: Config, device: torch.device, say: Callable[[str], None] = print) -> None:
+    def __init__(self, cfg: Config, device: torch.device, say: Callable[[str], None] = print,
+                 tell: Callable[[str], None] = print) -> None:
         self.cfg = cfg
         self.device = device
         self.say = say  # notes and warnings for the user (stderr, rank 0)
+        self.tell = tell  # what the run is doing (stdout, rank 0, with the header)
         self.modules: dict[str, nn.Module] = {}
         self.recipe: Recipe | None = None
 
@@ -138,9 +140,10 @@ class Asked:
     selected: bool = False
 
 
-def task_for(cfg: Config, device: torch.device, say: Callable[[str], None] = print) -> Task:
+def task_for(cfg: Config, device: torch.device, say: Callable[[str], None] = print,
+             tell: Callable[[str], None] = print) -> Task:
     """The task of the family ``cfg.model.name`` (named on its model's registry line)."""
     name = MODELS.meta(cfg.model.name).get("task")
     if name is None:
         raise ConfigError(f"model {cfg.model.name!r} names no task in its registry line")
-    return TASKS.get(name)(cfg, device, say)
+    return TASKS.get(name)(cfg, device, say, tell)

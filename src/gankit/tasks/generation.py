@@ -8,12 +8,10 @@ to 16 classes), or scatter plots over the data for 2-D points; training-time eva
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..images import save_grid, save_scatter
@@ -133,8 +131,7 @@ class GenerationTask(Task):
         G = averaged or self.generator
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
         n = self.cfg.train.eval_samples
-        # on stdout, with the header: stderr is kept for the bar, warnings and errors
-        tqdm.write(f"evaluating {n:,} samples at step {step} (FID, KID, precision/recall, modes)...", file=sys.stdout)
+        self.tell(f"evaluating {n:,} samples at step {step} (FID, KID, precision/recall, modes)...")
         x = torch.cat([G.sample(min(EVAL_CHUNK, n - i), generator=g) for i in range(0, n, EVAL_CHUNK)])  # eval mode
         return Scored(self.evaluation.score(x, source=source), "fid", ("fid", "kid", "precision", "recall", "modes"))
 

@@ -58,7 +58,7 @@ class Trainer:
     def _build(self) -> None:
         cfg, seed = self.cfg, self.cfg.train.seed
         data = load_dataset(cfg.data, "train", seed=seed)
-        self.task = task_for(cfg, self.device, say)
+        self.task = task_for(cfg, self.device, say, tell)
         self.data_info = self.task.describe(data)
         built = self.task.build(data, derive_seed(seed, "weights"))
         self.modules = self.dist.place(built, self.device, cfg.train.sync_bn, cfg.train.channels_last)
