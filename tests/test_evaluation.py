@@ -200,6 +200,7 @@ def test_toy2d_mixture_protocol():
     full = evaluation.score(true.x)
     assert full["modes"] == 8 and full["hq_fraction"] > 0.97 and full["mode_kl"] < 0.02
     assert full["fid"] < 0.01 and full["provenance"]["evaluator"]["name"].startswith("identity")
+    assert "vendi" not in full and full["provenance"]["vendi"] is None  # images only (a cosine of coordinates: no)
     means, _ = mixture_means("ring")
     half = evaluation.score(true.x[true.y < 4])
     assert half["modes"] == 4 and abs(half["mode_kl"] - np.log(2)) < 0.02
@@ -219,6 +220,54 @@ def test_stacked_mnist_counts_digit_triplets(mnist_root):
     assert collapsed["modes"] <= 3 and collapsed["mode_kl"] > 5.0 and collapsed["fid"] > scored["fid"]
 
 
+@pytest.fixture(scope="module")
+def lean_eval() -> Evaluation:
+    """Digits, guards forced, two KID subsets: for tests about the other metrics (KID is the costly one)."""
+    return Evaluation(DataConfig(name="digits"), EvalSettings(force=True, kid_subsets=2))
+
+
+def test_vendi_on_the_evaluator_features(lean_eval, digits_train):
+    """Real digits are more diverse than one class of them, which is more diverse than one image repeated."""
+    x, y = digits_train.x, digits_train.y
+    full = lean_eval.score(x)
+    ones = lean_eval.score(x[y == 1].repeat(4, 1, 1, 1)[:600])["vendi"]
+    copies = lean_eval.score(x[:1].repeat(600, 1, 1, 1))["vendi"]
+    assert abs(copies - 1.0) < 1e-6 and 1.0 < ones < full["vendi"] <= 128
+    assert full["provenance"]["vendi"].startswith("cosine")
+
+
+def test_intra_fid_needs_labels_and_swapped_labels_raise_it(lean_eval, digits_train):
+    """Intra-class FID comes with labels only; relabelling two classes' samples leaves the pooled FID as it was and
+    raises it. Digits has about 36 test images per class, under the 256 the guard asks for: refused, dropped with
+    ``partial``, computed and flagged with ``force``."""
+    x, y = digits_train.x, digits_train.y
+    assert "intra_fid" not in lean_eval.score(x)
+    with pytest.raises(GankitError, match="intra-class FID needs at least 256"):
+        Evaluation(DataConfig(name="digits")).score(x, labels=y)
+    partial = Evaluation(DataConfig(name="digits"), EvalSettings(partial=True, kid_subsets=2)).score(x, labels=y)
+    assert "intra_fid" not in partial and "fid" in partial and partial["provenance"]["not_computed"] == ["intra_fid"]
+    assert any(w.startswith("intra-class FID not computed") for w in partial["warnings"])
+    right = lean_eval.score(x, labels=y)
+    swapped = lean_eval.score(x, labels=torch.where(y == 3, 8, torch.where(y == 8, 3, y)))
+    assert right["provenance"]["forced"] is True and len(right["intra_fid_per_class"]) == 10
+    assert abs(right["fid"] - swapped["fid"]) < 1e-9 and swapped["intra_fid"] > right["intra_fid"] + 1.0
+    assert right["provenance"]["intra_fid"] == {"classes": 10, "smallest_class": int(torch.bincount(y).min())}
+    with pytest.raises(GankitError, match="integer classes"):
+        lean_eval.score(x, labels=y[:-1])
+
+
+def test_cached_reference_keeps_its_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    first = Evaluation(DataConfig(name="digits"))
+    second = Evaluation(DataConfig(name="digits"))  # read from the cache
+    test_y = load_dataset(DataConfig(name="digits"), "test").y.numpy()
+    assert np.array_equal(first.reference.labels, test_y) and np.array_equal(second.reference.labels, test_y)
+    path = first._cache_path(test_y)
+    monkeypatch.setattr("gankit.metrics.evaluate.CACHE_LAYOUT", 1)  # a cache written before labels were kept
+    assert Evaluation(DataConfig(name="digits"))._cache_path(test_y) != path
+    assert len(list((tmp_path / "reference").glob("digits-test-*.safetensors"))) == 2
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The command line and the API
 
@@ -235,6 +284,35 @@ def test_gankit_eval_of_an_npz(tmp_path, capsys, digits_train):
     assert "fid" in text and "features: digits" in text
     assert main(["eval", str(path)]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_gankit_eval_reports_vendi_and_a_conditional_run_intra_fid(tmp_path, capsys):
+    """End to end on digits: a class-conditional run has ``intra_fid`` (forced: digits has too few test images per
+    class for the guard) and ``vendi``; an unconditional one has ``vendi`` and no ``intra_fid``."""
+    from cli_helpers import train_args
+
+    assert main(train_args(tmp_path / "c", "model.conditioning=concat")) == 0
+    assert main(train_args(tmp_path / "u")) == 0
+    capsys.readouterr()
+    fast = ["-n", "1000", "--kid-subsets", "2"]
+    assert main(["eval", str(tmp_path / "c"), *fast, "--force", "--json"]) == 0
+    cond = json.loads(capsys.readouterr().out)
+    assert 0 < cond["intra_fid"] < 1e6 and len(cond["intra_fid_per_class"]) == 10
+    assert abs(cond["intra_fid"] - np.mean(cond["intra_fid_per_class"])) < 1e-9 * cond["intra_fid"]
+    assert 1.0 <= cond["vendi"] <= 128 and cond["provenance"]["intra_fid"]["classes"] == 10
+    assert main(["eval", str(tmp_path / "c"), *fast]) == 0  # the guard drops intra-class FID, says why
+    text = capsys.readouterr().out
+    assert "vendi" in text and "intra_fid" not in text and "intra-class FID not computed" in text
+    assert main(["eval", str(tmp_path / "u"), *fast, "--json"]) == 0
+    uncond = json.loads(capsys.readouterr().out)
+    assert 1.0 <= uncond["vendi"] <= 128 and "intra_fid" not in uncond and uncond["provenance"]["intra_fid"] is None
+
+
+def test_format_result_prints_vendi_and_intra_fid_but_not_the_per_class_list(lean_eval, digits_train):
+    from gankit.metrics.evaluate import format_result
+
+    text = format_result(lean_eval.score(digits_train.x[:600], labels=digits_train.y[:600]))
+    assert "  vendi " in text and "  intra_fid " in text and "intra_fid_per_class" not in text
 
 
 def test_training_evaluates_and_keeps_the_best_checkpoint(tmp_path, tiny_overrides, capsys):

@@ -10,9 +10,10 @@ import torch
 from scipy import linalg
 
 from gankit.metrics import (bits_per_dim, class_histogram, classifier_score, elbo, estimate_nll, fid_from_features,
-                            frechet_distance, gaussian_stats, importance_weighted_bound, kernel_inception_distance,
-                            kl_to_uniform, knn_radii, mixture_scores, modes_present, mse, polynomial_mmd2_unbiased,
-                            prdc, psnr, psnr_per_image, stacked_modes)
+                            frechet_distance, gaussian_stats, importance_weighted_bound, intra_class_fid,
+                            kernel_inception_distance, kl_to_uniform, knn_radii, mixture_scores, modes_present, mse,
+                            polynomial_mmd2_unbiased, prdc, psnr, psnr_per_image, stacked_modes,
+                            vendi_from_similarity, vendi_score)
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -80,6 +81,115 @@ def test_frechet_distance_rejects_mismatched_shapes_and_names_both():
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
     with pytest.raises(ValueError, match="N >= 2"):
         gaussian_stats(np.zeros((1, 3)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Intra-class FID
+
+
+def classes_of(seed: int, per_class: int, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels): ``per_class`` Gaussian points around each row of ``means``, with unequal spreads."""
+    k, d = means.shape
+    g = rng(seed)
+    x = np.concatenate([means[c] + (1 + c) * 0.3 * g.normal(size=(per_class, d)) for c in range(k)])
+    return x, np.repeat(np.arange(k), per_class)
+
+
+MEANS = np.array([[0.0, 0.0, 0.0], [4.0, 0.0, 1.0], [0.0, -3.0, 2.0]])
+
+
+def test_intra_fid_of_a_set_with_itself_and_of_two_draws_of_one_distribution():
+    x, y = classes_of(0, 20_000, MEANS)
+    same = intra_class_fid(x, y, x, y)
+    assert abs(same["intra_fid"]) < 1e-8 and len(same["intra_fid_per_class"]) == 3
+    x2, y2 = classes_of(1, 20_000, MEANS)
+    fresh = intra_class_fid(x2, y2, x, y)
+    assert abs(fresh["intra_fid"]) < 0.01  # sampling error only: d / n scale
+    assert all(abs(v) < 0.02 for v in fresh["intra_fid_per_class"])
+
+
+def test_intra_fid_of_shifted_classes_is_the_mean_squared_shift():
+    x, y = classes_of(2, 500, MEANS)
+    shifts = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 1.0, 1.0]])
+    out = intra_class_fid(x + shifts[y], y, x, y)  # same covariances, means moved: FID_c = |shift_c|^2 exactly
+    expected = (shifts ** 2).sum(1)
+    assert np.abs(np.array(out["intra_fid_per_class"]) - expected).max() < 1e-8
+    assert abs(out["intra_fid"] - expected.mean()) < 1e-8
+
+
+def test_swapping_two_classes_raises_intra_fid_but_not_the_pooled_fid():
+    x, y = classes_of(3, 2000, MEANS)
+    ref, ref_y = classes_of(4, 2000, MEANS)
+    swapped = np.where(y == 0, 1, np.where(y == 1, 0, y))  # the same images, drawn under the wrong label
+    right, wrong = intra_class_fid(x, y, ref, ref_y), intra_class_fid(x, swapped, ref, ref_y)
+    assert abs(fid_from_features(ref, x[np.argsort(swapped, kind="stable")]) - fid_from_features(ref, x)) < 1e-8
+    assert right["intra_fid"] < 0.05 and wrong["intra_fid"] > 10 * right["intra_fid"] + 5.0
+    assert abs(wrong["intra_fid_per_class"][2] - right["intra_fid_per_class"][2]) < 1e-12  # class 2 untouched
+
+
+def test_intra_fid_refuses_a_class_with_too_few_items_and_mismatched_labels():
+    x, y = classes_of(5, 10, MEANS)
+    with pytest.raises(ValueError, match="class 2 has 1 samples"):
+        intra_class_fid(x[:21], y[:21], x, y)
+    with pytest.raises(ValueError, match="one label per item"):
+        intra_class_fid(x, y[:-1], x, y)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vendi score
+
+
+def test_vendi_of_identical_points_is_one_on_both_routes():
+    v = rng(0).normal(size=8)
+    assert abs(vendi_score(np.tile(v, (50, 1))) - 1.0) < 1e-9  # n > d: through X^T X
+    assert abs(vendi_score(np.tile(rng(1).normal(size=20), (5, 1))) - 1.0) < 1e-9  # n <= d: through K
+    assert abs(vendi_score(v[None]) - 1.0) < 1e-12
+
+
+@pytest.mark.parametrize("n, d", [(6, 6), (4, 10)])
+def test_vendi_of_orthogonal_points_is_their_number(n, d):
+    q, _ = np.linalg.qr(rng(2).normal(size=(d, d)))
+    x = q[:n] * rng(3).uniform(0.1, 10.0, size=(n, 1))  # the cosine ignores each point's length
+    assert abs(vendi_score(x) - n) < 1e-9
+
+
+def test_vendi_of_two_clusters_matches_the_closed_form():
+    """A share p of the points at unit vector a, the rest at b, cos(a, b) = c: K / n has the non-zero eigenvalues
+    of [[p, c sqrt(pq)], [c sqrt(pq), q]], (1 +- sqrt(1 - 4 p q (1 - c^2))) / 2."""
+    for n_a, n_b, c in [(30, 70, 0.5), (50, 50, 0.0), (20, 20, 0.9)]:
+        a, b = np.array([1.0, 0.0, 0.0, 0.0]), np.array([c, np.sqrt(1 - c * c), 0.0, 0.0])
+        x = np.concatenate([np.tile(a, (n_a, 1)), np.tile(b, (n_b, 1))])
+        p, q = n_a / (n_a + n_b), n_b / (n_a + n_b)
+        root = np.sqrt(1 - 4 * p * q * (1 - c * c))
+        lam = np.array([(1 + root) / 2, (1 - root) / 2])
+        expected = np.exp(-np.sum(lam * np.log(lam)))
+        assert abs(vendi_score(x) - expected) < 1e-9, (n_a, n_b, c)
+
+
+def test_vendi_is_invariant_to_the_order_of_the_samples():
+    x = rng(4).normal(size=(300, 16)) + 1.0
+    perm = rng(5).permutation(300)
+    assert abs(vendi_score(x) - vendi_score(x[perm])) < 1e-9 * vendi_score(x)
+    assert 1.0 < vendi_score(x) < 16.0
+
+
+@pytest.mark.parametrize("n, d", [(200, 12), (40, 12)])
+def test_vendi_from_features_equals_vendi_of_the_cosine_similarity_matrix(n, d):
+    x = rng(6).normal(size=(n, d)) * rng(7).uniform(0.5, 2.0, size=d)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    from_k = vendi_from_similarity(unit @ unit.T)  # the (n, n) route, by definition
+    assert abs(vendi_score(x) - from_k) < 1e-9 * from_k
+    assert abs(vendi_score(x.astype(np.float32)) - from_k) < 1e-4 * from_k  # float32 features are upcast
+
+
+def test_vendi_leaves_out_rows_without_a_direction_and_checks_its_input():
+    x = rng(8).normal(size=(30, 5))
+    assert abs(vendi_score(np.concatenate([x, np.zeros((10, 5))])) - vendi_score(x)) < 1e-9
+    assert vendi_score(np.zeros((10, 5))) == 1.0
+    with pytest.raises(ValueError, match="square"):
+        vendi_from_similarity(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        vendi_score(np.ones(3))
 
 
 # ---------------------------------------------------------------------------------------------------------------

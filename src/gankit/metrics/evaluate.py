@@ -4,25 +4,31 @@ metric that applies, stored with how it was computed.
 What is measured depends on the data:
 
 * images with an evaluator (mnist, digits, a folder with ``gankit evaluator train``): FID, KID, precision, recall,
-  density, coverage on the evaluator's features; the classifier score and the class histogram (``modes`` = classes
-  above 1% of the samples, ``mode_kl`` = KL(p_gen || uniform)) from its class probabilities;
+  density, coverage and the Vendi score (cosine similarity) on the evaluator's features; the classifier score and
+  the class histogram (``modes`` = classes above 1% of the samples, ``mode_kl`` = KL(p_gen || uniform)) from its
+  class probabilities;
+* samples given with the labels a class-conditional generator drew them for (``score(x, labels=...)``), on a
+  labelled reference: intra-class FID, the FID of each class's samples against that class's reference items,
+  averaged (``intra_fid``; ``intra_fid_per_class`` in class order);
 * ``stacked_mnist``: the MNIST evaluator labels each channel; ``modes``/``mode_kl`` count the 1,000 digit triplets;
   the features of an image are its three channels' features side by side and its class probabilities the outer
   product of theirs;
 * 2-D points (``toy2d``): FID, KID and the nearest-neighbour metrics on the coordinates themselves, plus the mixture
-  protocol (``modes``, ``hq_fraction``, ``mode_kl``) on the first 2,500 samples.
+  protocol (``modes``, ``hq_fraction``, ``mode_kl``) on the first 2,500 samples; no Vendi score (a cosine of raw
+  coordinates means nothing, and the mixture protocol counts the modes outright).
 
 The reference is the dataset's test split (at most ``reference_size`` items, the first ones); a folder without a
 ``test/`` sub-folder gives the fixed 10% hold-out that ``gankit evaluator train`` held out (with a warning: the run
 trained on those images too). Its features are cached on disk under ``$GANKIT_CACHE`` (default
-``~/.cache/gankit``)/reference, keyed by the data settings, split, a hash of the reference data and the evaluator's
-hash.
+``~/.cache/gankit``)/reference, keyed by the data settings, split, a hash of the reference data and of its labels,
+the evaluator's hash and the cache's layout (:data:`CACHE_LAYOUT`: a cache written before labels were kept is never
+read as one without labels).
 
-Size guards: FID needs twice as many samples (and reference items) as feature dimensions, KID's subsets must fit
-in both sets, the nearest-neighbour metrics need more than k. :class:`Evaluation` refuses a failed guard unless
-``force`` (computed and flagged); with ``partial`` (what ``gankit eval`` uses) a failed FID or KID guard drops that
-metric alone, says why in the result's warnings, and the rest is reported; the k-NN guard, the last one that can
-fail, still refuses.
+Size guards: FID needs twice as many samples (and reference items) as feature dimensions, and intra-class FID as
+many of every class; KID's subsets must fit in both sets, the nearest-neighbour metrics need more than k.
+:class:`Evaluation` refuses a failed guard unless ``force`` (computed and flagged); with ``partial`` (what ``gankit
+eval`` uses) a failed FID, intra-class FID or KID guard drops that metric alone, says why in the result's warnings,
+and the rest is reported; the k-NN guard, the last one that can fail, still refuses.
 """
 
 from __future__ import annotations
@@ -50,15 +56,18 @@ from ..progress import progress
 from ..registry import METRICS
 from .classes import class_histogram, classifier_score, kl_to_uniform, modes_present, stacked_modes
 from .evaluator import Evaluator, default_evaluator, load_evaluator
-from .fid import frechet_distance, gaussian_stats
+from .fid import frechet_distance, gaussian_stats, intra_class_fid
 from .kid import kernel_inception_distance
 from .mixture import mixture_scores
 from .prdc import prdc
 from .train_evaluator import HOLDOUT_NAME, holdout
+from .vendi import vendi_score
 
 MIXTURE_SAMPLES = 2500  # the 2-D protocol scores exactly this many samples
 CLASS_THRESHOLD = 0.01  # a class counts as present above this share of the samples
 REFERENCE_SEED = 0  # generated sources (toy2d, stacked_mnist) draw their reference split with this seed
+SHOWN = {"intra_fid": "intra-class FID"}  # how a warning names a metric left out (default: its key in capitals)
+CACHE_LAYOUT = 2  # the fields a cached reference holds; 2: labels added (older caches lack them: never read)
 
 
 @dataclass
@@ -105,6 +114,7 @@ class Features:
     probs: np.ndarray | None = None  # (N, K) class probabilities, when an evaluator gives them
     channel_labels: np.ndarray | None = None  # (N, 3) per-channel digits (stacked_mnist)
     points: np.ndarray | None = None  # (N, 2) raw points (toy2d)
+    labels: np.ndarray | None = None  # (N,) int64: the class each sample was generated for / a reference item's
 
 
 class Evaluation:
@@ -167,20 +177,23 @@ class Evaluation:
         return Features(feats, joint, channel_labels=labels)
 
     def _reference_features(self, reference: ArrayData) -> Features:
-        path = self._cache_path()
+        path = self._cache_path(_class_labels(reference))
         if path is not None and path.is_file():
             arrays = load_file(str(path))
             return Features(**arrays)
         feats = self.featurize(reference.x)
+        feats.labels = _class_labels(reference)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_file({k: v for k, v in asdict(feats).items() if v is not None}, str(path))
         return feats
 
-    def _cache_path(self) -> Path | None:
+    def _cache_path(self, labels: np.ndarray | None) -> Path | None:
         if not self.settings.cache:
             return None
+        labels_hash = None if labels is None else hashlib.sha256(labels.tobytes()).hexdigest()
         key = {"reference": {k: v for k, v in self.reference_info.items() if k != "seconds"},
+               "labels": labels_hash, "layout": CACHE_LAYOUT,
                "evaluator": self.evaluator.sha256 if self.evaluator else "points", "gankit": __version__}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
         root = Path(os.environ.get("GANKIT_CACHE", "~/.cache/gankit")).expanduser()
@@ -192,10 +205,11 @@ class Evaluation:
         """KID's subset size for ``n`` samples: the setting, else 1000, never above either set's size."""
         return min(self.settings.kid_subset_size or 1000, n, len(self.reference.features))
 
-    def size_problems(self, n: int) -> dict[str, str]:
-        """The size guards that scoring ``n`` samples fails, by the metric they guard (fid, kid, prdc)."""
+    def size_problems(self, n: int, labels: np.ndarray | None = None) -> dict[str, str]:
+        """The size guards that scoring ``n`` samples (generated for ``labels``) fails, by the metric they guard
+        (fid, intra_fid, kid, prdc)."""
         s, dim, n_ref = self.settings, self.reference.features.shape[1], len(self.reference.features)
-        problems = {}
+        problems = self._intra_fid_problems(labels)
         if min(n, n_ref) < 2 * dim:
             problems["fid"] = (f"FID needs at least twice as many samples as feature dimensions ({2 * dim}) to fit "
                                f"a full-rank covariance; got {n} samples and a reference of {n_ref}")
@@ -206,13 +220,28 @@ class Evaluation:
             problems["prdc"] = f"nearest-neighbour metrics need more than k={s.k} samples; got {min(n, n_ref)}"
         return problems
 
-    def check_sizes(self, n: int) -> list[str]:
-        """Problems with scoring ``n`` samples (refused unless ``force``); empty when all is well."""
-        return list(self.size_problems(n).values())
+    def _intra_fid_problems(self, labels: np.ndarray | None) -> dict[str, str]:
+        """Intra-class FID's guard: every class needs twice as many samples (and reference items) as feature
+        dimensions, as FID does."""
+        if labels is None or self.reference.labels is None:
+            return {}
+        dim, ref = self.reference.features.shape[1], self.reference.labels
+        classes = np.union1d(labels, ref)
+        counts = [(int((labels == c).sum()), int((ref == c).sum())) for c in classes]
+        worst = int(np.argmin([min(pair) for pair in counts]))
+        if min(counts[worst]) >= 2 * dim:
+            return {}
+        return {"intra_fid": f"intra-class FID needs at least {2 * dim} samples and reference items of every class "
+                             f"(twice the feature dimensions); class {classes[worst]} has {counts[worst][0]} samples "
+                             f"and {counts[worst][1]} reference items"}
 
-    def _skipped(self, n: int) -> dict[str, str]:
+    def check_sizes(self, n: int, labels: np.ndarray | None = None) -> list[str]:
+        """Problems with scoring ``n`` samples (refused unless ``force``); empty when all is well."""
+        return list(self.size_problems(n, labels).values())
+
+    def _skipped(self, n: int, labels: np.ndarray | None) -> dict[str, str]:
         """The metrics left out of this score (``partial``), or a refusal when a guard fails otherwise."""
-        problems = self.size_problems(n)
+        problems = self.size_problems(n, labels)
         if not problems or self.settings.force:
             return {}
         if not self.settings.partial or "prdc" in problems:
@@ -220,23 +249,37 @@ class Evaluation:
                               "flagged)")
         return problems
 
-    def score(self, x: torch.Tensor, source: str = "") -> dict:
-        """Every applicable metric for samples ``x`` (images in [-1, 1] or points), with provenance."""
+    def score(self, x: torch.Tensor, source: str = "", labels: torch.Tensor | None = None) -> dict:
+        """Every applicable metric for samples ``x`` (images in [-1, 1] or points), with provenance; ``labels``
+        (N,), the classes a conditional generator drew them for, add intra-class FID."""
         started = time.monotonic()
         self._check_shape(x)
-        skipped = self._skipped(len(x))
+        labels = self._check_labels(labels, len(x))
+        skipped = self._skipped(len(x), labels)
         fake = self.last_features = self.featurize(x)  # kept for callers that also need the class probabilities
+        fake.labels = labels
         result = {}
         for name in METRICS.names(ordered=True):  # every registered metric that applies to these samples
             if name not in skipped:
                 result.update(METRICS.get(name)(self, fake))
-        result["warnings"] = self.notes + ([f"{name.upper()} not computed: {why} (--force computes it anyway, "
-                                            "flagged)" for name, why in skipped.items()] if skipped
-                                           else self.check_sizes(len(x)))
-        result["provenance"] = self._provenance(len(x), source, time.monotonic() - started)
+        result["warnings"] = self.notes + ([f"{SHOWN.get(name, name.upper())} not computed: {why} (--force "
+                                            "computes it anyway, flagged)" for name, why in skipped.items()]
+                                           if skipped else self.check_sizes(len(x), labels))
+        result["provenance"] = self._provenance(len(x), source, time.monotonic() - started, labels)
         if skipped:
             result["provenance"]["not_computed"] = sorted(skipped)
         return result
+
+    @staticmethod
+    def _check_labels(labels: torch.Tensor | None, n: int) -> np.ndarray | None:
+        """The samples' labels as (N,) int64 numpy, or None."""
+        if labels is None:
+            return None
+        labels = torch.as_tensor(labels).detach().cpu()
+        if labels.shape != (n,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise GankitError(f"labels must be ({n},) integer classes, one per sample; got {labels.dtype} "
+                              f"{tuple(labels.shape)}")
+        return labels.long().numpy()
 
     def _check_shape(self, x: torch.Tensor) -> None:
         if self.points and tuple(x.shape[1:]) != self.sample_shape:
@@ -247,7 +290,7 @@ class Evaluation:
                               f"{self.data_cfg.name} images of shape {self.sample_shape} (channels differ)")
 
 
-    def _provenance(self, n: int, source: str, seconds: float) -> dict:
+    def _provenance(self, n: int, source: str, seconds: float, labels: np.ndarray | None = None) -> dict:
         s = self.settings
         evaluator = self.evaluator.describe() if self.evaluator else {"name": "identity: the 2-D coordinates"}
         return {"samples": source, "num_samples": n, "seed": s.seed, "evaluator": evaluator,
@@ -255,11 +298,13 @@ class Evaluation:
                 "k": s.k, "kid": {"subsets": s.kid_subsets, "subset_size": self.kid_subset_size(n),
                                   "kernel": "(x.y/d + 1)^3"},
                 "classifier_score_splits": s.score_splits, "class_threshold": CLASS_THRESHOLD,
+                "vendi": None if self.points else "cosine similarity of the features (L2-normalised), all samples",
+                "intra_fid": _labels_provenance(labels),
                 "resize": None if self.points else f"bilinear, antialiased, to {self.evaluator.spec.size}px "
                                                      "when sizes differ",
                 "crop": f"{self.data_cfg.pad}px border (data.pad) removed before scoring" if self.data_cfg.pad
                 else None,
-                "forced": bool(s.force and self.check_sizes(n)), "seconds": round(seconds, 2),
+                "forced": bool(s.force and self.check_sizes(n, labels)), "seconds": round(seconds, 2),
                 "versions": {"gankit": __version__, "torch": torch.__version__, "numpy": np.__version__,
                              "scipy": scipy.__version__, "python": platform.python_version()}}
 
@@ -275,6 +320,18 @@ def _fid(ev: Evaluation, fake: Features) -> dict:
     return {"fid": frechet_distance(*gaussian_stats(ev.reference.features), *gaussian_stats(fake.features))}
 
 
+@METRICS.register("intra_fid")
+def _intra_fid(ev: Evaluation, fake: Features) -> dict:
+    """FID per class, averaged: conditional samples only (Miyato & Koyama 2018). Nothing when a class has under
+    two items on either side (possible only with ``force``; the warnings say which)."""
+    if fake.labels is None or ev.reference.labels is None:
+        return {}
+    try:
+        return intra_class_fid(fake.features, fake.labels, ev.reference.features, ev.reference.labels)
+    except ValueError:
+        return {}
+
+
 @METRICS.register("kid")
 def _kid(ev: Evaluation, fake: Features) -> dict:
     """Unbiased MMD^2 with a cubic polynomial kernel over random subsets (Binkowski et al. 2018)."""
@@ -288,6 +345,16 @@ def _kid(ev: Evaluation, fake: Features) -> dict:
 def _prdc(ev: Evaluation, fake: Features) -> dict:
     """Precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020), k-NN based."""
     return prdc(torch.from_numpy(ev.reference.features), torch.from_numpy(fake.features), k=ev.settings.k)
+
+
+@METRICS.register("vendi")
+def _vendi(ev: Evaluation, fake: Features) -> dict:
+    """Reference-free diversity: exp of the entropy of the eigenvalues of the cosine-similarity matrix of the
+    samples' features, over n (Friedman & Dieng 2023). Images only: raw 2-D coordinates have no meaningful cosine,
+    and the mixture protocol already counts their modes."""
+    if fake.points is not None:
+        return {}
+    return {"vendi": vendi_score(fake.features)}
 
 
 @METRICS.register("classifier_score")
@@ -332,6 +399,21 @@ def _first(data: ArrayData, n: int) -> ArrayData:
         return data
     y = None if data.y is None else data.y[:n]
     return ArrayData(data.x[:n], y, data.num_classes, data.name, data.classes)
+
+
+def _labels_provenance(labels: np.ndarray | None) -> dict | None:
+    """What intra-class FID was computed over: the number of classes drawn and the smallest one's sample count."""
+    if labels is None:
+        return None
+    _, counts = np.unique(labels, return_counts=True)
+    return {"classes": len(counts), "smallest_class": int(counts.min())}
+
+
+def _class_labels(data: ArrayData) -> np.ndarray | None:
+    """The (N,) int64 class labels of a labelled split, else None (unlabelled data or regression targets)."""
+    if data.y is None or data.y.dtype != torch.int64 or data.y.dim() != 1:
+        return None
+    return data.y.numpy().copy()
 
 
 def _data_hash(data: ArrayData) -> str:

@@ -136,12 +136,14 @@ class GenerationTask(Task):
         return Scored(self.evaluation.score(x, source=source), "fid", ("fid", "kid", "precision", "recall", "modes"))
 
     def score(self, run, asked: Asked) -> tuple[dict, str | int]:
-        """The run's samples (truncated in W with ``psi``) scored against the test split."""
+        """The run's samples (truncated in W with ``psi``) scored against the test split; a conditional generator's
+        uniform labels are drawn here and passed on, so that its samples also get an intra-class FID."""
         evaluation = Evaluation(asked.data, asked.opts)
         n = asked.opts.default_n(evaluation.points)
         suffix = "" if asked.psi is None else f", truncation psi={asked.psi:g}"
-        samples = run.sample(n, seed=asked.opts.seed, psi=asked.psi, progress=asked.opts.progress)
-        result = evaluation.score(samples, source=f"{asked.target} (step {run.step}{suffix})")
+        labels = run.generator.sample_labels(n, generator=run.rng(derive_seed(asked.opts.seed, "labels")))
+        samples = run.sample(n, seed=asked.opts.seed, labels=labels, psi=asked.psi, progress=asked.opts.progress)
+        result = evaluation.score(samples, source=f"{asked.target} (step {run.step}{suffix})", labels=labels)
         if asked.psi is not None:
             result["provenance"]["psi"] = asked.psi
         return result, n
