@@ -30,7 +30,21 @@ def test_bad_schedule_settings_are_config_errors():
     with pytest.raises(ConfigError, match="optim.decay_start"):
         OptimConfig(schedule="linear", decay_start=1.0)
     with pytest.raises(ConfigError, match="constant"):
-        gankit.load_config(None, overrides=["optim.schedule=cosine"])
+        gankit.load_config(None, overrides=["optim.schedule=exponential"])
+    with pytest.raises(ConfigError, match="optim.final_factor"):
+        OptimConfig(schedule="cosine", final_factor=1.5)
+
+
+def test_cosine_factor_falls_along_a_half_cosine_to_the_final_share():
+    cfg = OptimConfig(schedule="cosine", decay_start=0.0, final_factor=0.25)
+    factors = [lr_factor(cfg, s, 100) for s in range(101)]
+    assert abs(factors[0] - 1.0) < 1e-12 and abs(factors[100] - 0.25) < 1e-12
+    assert abs(factors[50] - 0.625) < 1e-12  # half way down the cosine: the mean of start and end
+    # slow at both ends, fastest in the middle (a straight line would fall 0.0075 per step everywhere)
+    assert factors[0] - factors[1] < 0.001 and 0.011 < factors[50] - factors[51] < 0.013
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+    linear = OptimConfig(schedule="linear", decay_start=0.0, final_factor=0.25)
+    assert abs(lr_factor(linear, 50, 100) - 0.625) < 1e-12 and abs(lr_factor(linear, 100, 100) - 0.25) < 1e-12
 
 
 def test_base_lr_helpers():

@@ -139,11 +139,15 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8
-    schedule: Literal["constant", "linear"] = "constant"  # linear: hold, then fall linearly to 0 at train.steps
-    decay_start: float = 0.5  # linear: the share of train.steps after which the rate starts to fall
+    # linear: hold, then fall in a straight line to final_factor x the rate at train.steps; cosine: fall along a
+    # half cosine instead (R3GAN); both start falling after decay_start x train.steps
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    decay_start: float = 0.5  # the share of train.steps after which the rate starts to fall
+    final_factor: float = 0.0  # the rate at the last step, as a share of the starting rate
 
     def __post_init__(self) -> None:
         check_range("optim.decay_start", self.decay_start, 0.0, 1.0, open_hi=True, note="a share of train.steps")
+        check_range("optim.final_factor", self.final_factor, 0.0, 1.0, note="a share of the starting rate")
         for key in ("lr_g", "lr_d"):
             check_range(f"optim.{key}", getattr(self, key), 0.0, MAX_LR, open_lo=True)
         for key in ("beta1", "beta2"):

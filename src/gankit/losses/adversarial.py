@@ -17,6 +17,10 @@ The other pairs, each a pure function of logits (the critic's raw outputs):
   (``recipe.penalty: gp``, Gulrajani et al. 2017), see :mod:`gankit.losses.penalties`.
 * ``relativistic_average`` (RaGAN, Jolicoeur-Martineau 2019, eq. 13-14): D judges whether real data is more
   realistic than the average fake, C(x) - E[C(x_f)]; its generator loss needs the real logits too.
+* ``relativistic_pairing`` (RpGAN, Jolicoeur-Martineau 2019, eq. 10-11; the loss of R3GAN, Huang et al. 2024,
+  eq. 2): real and fake samples are paired, D minimises E[softplus(-(C(x_r) - C(x_f)))] and G minimises
+  E[softplus(-(C(x_f) - C(x_r)))] over the pairs. With the zero-centred penalties on both real and fake data
+  (``recipe.penalty: r1_r2``) it has no mode-dropping local minima (Huang et al. 2024, sec. 2).
 
 One-sided label smoothing (Salimans et al. 2016, sec. 3.4) replaces the real target 1 by ``real_target`` (0.9, say)
 in the binary cross-entropy of the discriminator; the fake target stays 0.
@@ -99,6 +103,24 @@ def g_relativistic_average(fake_logits: torch.Tensor, real_logits: torch.Tensor)
             + F.softplus(real_logits - fake_logits.mean()).mean())
 
 
+def d_relativistic_pairing(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """RpGAN critic: E[softplus(C(x_f) - C(x_r))] over pairs (the i-th real sample with the i-th fake)."""
+    _check_pairs(real_logits, fake_logits)
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def g_relativistic_pairing(fake_logits: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """RpGAN generator: E[softplus(C(x_r) - C(x_f))] over the same pairs."""
+    _check_pairs(real_logits, fake_logits)
+    return F.softplus(real_logits - fake_logits).mean()
+
+
+def _check_pairs(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
+    if real_logits.shape != fake_logits.shape:
+        raise ValueError(f"relativistic pairing needs as many real as fake logits, got {tuple(real_logits.shape)} "
+                         f"and {tuple(fake_logits.shape)}")
+
+
 def _sum_sides(real_term: torch.Tensor | None, fake_term: torch.Tensor | None) -> torch.Tensor:
     if real_term is None and fake_term is None:
         raise ValueError("a critic loss needs real_logits, fake_logits or both")
@@ -128,4 +150,6 @@ LOSSES.register("least_squares")(AdversarialLoss(d=d_least_squares, g=g_least_sq
 LOSSES.register("hinge")(AdversarialLoss(d=d_hinge, g=g_critic))
 LOSSES.register("wasserstein")(AdversarialLoss(d=d_wasserstein, g=g_critic, boundary=None))
 LOSSES.register("relativistic_average")(AdversarialLoss(d=d_relativistic_average, g=g_relativistic_average,
+                                                        relativistic=True, boundary=None))
+LOSSES.register("relativistic_pairing")(AdversarialLoss(d=d_relativistic_pairing, g=g_relativistic_pairing,
                                                         relativistic=True, boundary=None))

@@ -4,6 +4,9 @@ module; they still never call ``.backward()`` or step an optimiser: they return 
 * ``gradient_penalty`` (WGAN-GP, Gulrajani et al. 2017, eq. 3): lambda E[(||grad D(x_hat)||_2 - 1)^2] with
   x_hat = eps x + (1 - eps) x_fake, eps ~ U[0, 1] drawn per sample; the norm runs over every non-batch dimension.
 * ``r1_penalty`` (Mescheder et al. 2018, eq. 9): gamma / 2 E[||grad D(x)||_2^2] on real data only.
+* ``zero_centred_penalty``: the same 1/2 E[||grad D(x)||^2] from logits already computed on inputs that require
+  gradients, so that one forward pass serves the loss and the penalty. On real data it is R1, on fakes R2 (Roth et
+  al. 2017; R3GAN, Huang et al. 2024, eq. 3 adds both: gamma / 2 (R1 + R2)).
 """
 
 from __future__ import annotations
@@ -36,3 +39,12 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
 def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor) -> torch.Tensor:
     """1/2 E[||grad D(x)||^2] on real data (without the gamma factor)."""
     return 0.5 * _input_grad_norm2(critic, real).mean()
+
+
+def zero_centred_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """1/2 E[||d logits_i / d inputs_i||^2] (without the gamma factor); ``logits`` (B,) must have been computed from
+    ``inputs`` (B, ...), which require gradients. The graph is kept, so the penalty can be back-propagated."""
+    if not inputs.requires_grad:
+        raise ValueError("zero_centred_penalty needs inputs that require gradients (set before the forward pass)")
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return 0.5 * grad.flatten(1).pow(2).sum(dim=1).mean()

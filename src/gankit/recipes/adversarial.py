@@ -15,8 +15,12 @@ What D sees, in order: DiffAugment (``augment``, applied alike to real and fake,
 PacGAN packing (the model's ``pack``). Class-conditional models get the real labels with real data and uniform
 labels drawn from the noise generator with fakes; an ``acgan`` discriminator adds ``aux_weight`` x the class
 cross-entropy to both players' losses (Odena et al. 2017, eq. 2-3: D on real and fake, G on fake). Stabilisers:
-``penalty`` (``gp``: WGAN-GP on interpolates; ``r1``: on real data, every ``penalty_every`` D steps with the weight
-scaled up to match, as lazy regularisation), ``weight_clip`` (WGAN), ``label_smoothing`` (one-sided, BCE losses).
+``penalty`` (``gp``: WGAN-GP on interpolates; ``r1``: on real data; ``r1_r2``: zero-centred on real data and on the
+fakes, gamma / 2 (R1 + R2) as in R3GAN, from the same forward pass as the loss; each every ``penalty_every`` D steps
+with the weight scaled up to match, as lazy regularisation), ``weight_clip`` (WGAN), ``label_smoothing`` (one-sided,
+BCE losses). ``penalty_final`` moves the penalty weight along with the learning-rate schedule: it is
+``penalty_weight`` while D's rate is at its base and ``penalty_final`` when the rate reaches ``optim.final_factor``
+of it (R3GAN decays gamma with the rate).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from torch import nn
 
 from ..config import MAX_STEPS, MAX_WEIGHT, OptimConfig, check_range
 from ..errors import ConfigError
-from ..losses.penalties import gradient_penalty, r1_penalty
+from ..losses.penalties import gradient_penalty, r1_penalty, zero_centred_penalty
 from ..nn.diffaugment import diff_augment, parse_policy
 from ..registry import LOSSES, RECIPES
 from ..nn.modes import eval_mode, frozen
@@ -45,8 +49,9 @@ class AdversarialConfig:
     loss: str = "non_saturating"  # a registered loss: minimax, non_saturating, least_squares, hinge, wasserstein, ...
     d_steps: int = 1  # k in Algorithm 1
     schedule: Literal["full", "keras"] = "full"
-    penalty: Literal["none", "gp", "r1"] = "none"
-    penalty_weight: float = 10.0  # lambda of WGAN-GP, gamma of R1
+    penalty: Literal["none", "gp", "r1", "r1_r2"] = "none"
+    penalty_weight: float = 10.0  # lambda of WGAN-GP, gamma of R1 (and R2)
+    penalty_final: float | None = None  # the weight once the learning-rate schedule has run (None: constant)
     penalty_every: int = 1  # lazy regularisation: apply the penalty every this many D steps
     weight_clip: float | None = None  # WGAN: clamp every D weight to [-c, c] after each D update (0.01 in the paper)
     label_smoothing: float = 0.0  # one-sided: the real target becomes 1 - label_smoothing (BCE losses only)
@@ -57,6 +62,7 @@ class AdversarialConfig:
         check_range("recipe.d_steps", self.d_steps, 1, 100, note="WGAN takes 5")
         loss = LOSSES.get(self.loss)
         check_range("recipe.penalty_weight", self.penalty_weight, 0.0, MAX_WEIGHT)
+        check_range("recipe.penalty_final", self.penalty_final, 0.0, MAX_WEIGHT, none_ok=True)
         check_range("recipe.penalty_every", self.penalty_every, 1, MAX_STEPS)
         # WGAN clips to 0.01; at 10 no weight of a freshly initialised D is ever clipped
         check_range("recipe.weight_clip", self.weight_clip, 0.0, 10.0, open_lo=True, none_ok=True)
@@ -91,6 +97,11 @@ class AdversarialRecipe(Recipe):
         self.pack = int(getattr(self.D, "pack", 1))
         self.d_takes_labels = getattr(self.D, "conditioning", "none") in ("concat", "projection")
         self.d_updates = 0
+        self.penalty_values: dict[str, torch.Tensor] = {}  # the last R1 / R2, logged every step
+        _require(cfg.penalty_final is None or (optim.schedule != "constant" and optim.final_factor < 1),
+                 "recipe.penalty_final with a learning-rate schedule that falls (optim.schedule linear or cosine, "
+                 "optim.final_factor < 1): the weight moves with the rate")
+        self.final_factor = optim.final_factor
         self.optimizers = {"generator": adam(self.G.parameters(), optim.lr_g, optim),
                            "discriminator": adam(self.D.parameters(), optim.lr_d, optim)}
 
@@ -151,30 +162,51 @@ class AdversarialRecipe(Recipe):
         with torch.no_grad():
             fake, fake_y = self._fakes(batch_size, noise)
         real_in, fake_in = self._view(real, noise), self._view(fake, noise)
+        due = self._penalty_due()
+        if due and self.cfg.penalty == "r1_r2":  # gradients with respect to D's inputs, from this very forward pass
+            real_in, fake_in = real_in.detach().requires_grad_(True), fake_in.detach().requires_grad_(True)
         (real_logits, real_cls), (fake_logits, fake_cls) = self._judge(real_in, real_y), self._judge(fake_in, fake_y)
         loss = self._d_loss(real_logits, fake_logits)
         if real_cls is not None:
             loss = loss + self.cfg.aux_weight * (F.cross_entropy(real_cls, real_y) + F.cross_entropy(fake_cls, fake_y))
-        loss = loss + self._penalty(real_in, fake_in, real_y, noise)
+        if due:
+            loss = loss + self._penalty(real_in, fake_in, real_y, noise, (real_logits, fake_logits))
         self._update("discriminator", loss)
         self._clip()
         self.last_real = (real, real_y)  # the relativistic generator loss compares against this batch
-        return _d_logs(loss, real_logits, fake_logits, self.loss)
+        return {**_d_logs(loss, real_logits, fake_logits, self.loss), **self.penalty_values}
 
     def _d_loss(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor | None) -> torch.Tensor:
         if self.loss.bce:
             return self.loss.d(real_logits, fake_logits, real_target=1.0 - self.cfg.label_smoothing)
         return self.loss.d(real_logits, fake_logits)
 
-    def _penalty(self, real_in: torch.Tensor, fake_in: torch.Tensor, labels, noise) -> torch.Tensor | float:
+    def _penalty_due(self) -> bool:
+        """Count this D update; True when it carries the penalty (every ``penalty_every`` updates)."""
         cfg = self.cfg
         self.d_updates += 1
-        if cfg.penalty == "none" or cfg.penalty_weight == 0 or self.d_updates % cfg.penalty_every:
-            return 0.0
+        return cfg.penalty != "none" and cfg.penalty_weight > 0 and self.d_updates % cfg.penalty_every == 0
+
+    def penalty_weight(self) -> float:
+        """The penalty's weight now: ``penalty_weight``, or on its way to ``penalty_final`` as far as D's learning
+        rate is on its way from its base to ``optim.final_factor`` of it."""
+        cfg = self.cfg
+        if cfg.penalty_final is None:
+            return cfg.penalty_weight
+        group = self.optimizers["discriminator"].param_groups[0]
+        done = (1.0 - group["lr"] / group.get("base_lr", group["lr"])) / (1.0 - self.final_factor)
+        return cfg.penalty_weight + (cfg.penalty_final - cfg.penalty_weight) * min(max(done, 0.0), 1.0)
+
+    def _penalty(self, real_in: torch.Tensor, fake_in: torch.Tensor, labels, noise, logits) -> torch.Tensor:
+        cfg, weight = self.cfg, self.penalty_weight() * self.cfg.penalty_every
+        if cfg.penalty == "r1_r2":
+            r1, r2 = zero_centred_penalty(logits[0], real_in), zero_centred_penalty(logits[1], fake_in)
+            self.penalty_values = {"r1": r1.detach(), "r2": r2.detach()}
+            return weight * (r1 + r2)
         critic = lambda x: self._judge(x, labels)[0]  # noqa: E731
         if cfg.penalty == "gp":
-            return cfg.penalty_weight * cfg.penalty_every * gradient_penalty(critic, real_in, fake_in, noise)
-        return cfg.penalty_weight * cfg.penalty_every * r1_penalty(critic, real_in)
+            return weight * gradient_penalty(critic, real_in, fake_in, noise)
+        return weight * r1_penalty(critic, real_in)
 
     def _clip(self) -> None:
         if self.cfg.weight_clip is not None:

@@ -37,7 +37,7 @@ class StyleGANRecipeConfig(AdversarialConfig):
     """The adversarial settings (non-saturating loss and lazy R1 by default) plus growing and mixing."""
 
     name: str = "stylegan"
-    penalty: Literal["none", "gp", "r1"] = "r1"
+    penalty: Literal["none", "gp", "r1", "r1_r2"] = "r1"
     penalty_weight: float = 1.0  # gamma of R1 (the loss adds gamma / 2 E||grad D(x)||^2 on reals)
     penalty_every: int = 16  # lazy regularisation (StyleGAN2, sec. 3.1)
     mixing_prob: float = 0.9  # share of fakes made from two codes

@@ -3,10 +3,14 @@
 Each optimizer group keeps ``base_lr``: the rate the schedule scales. A rollback's ``health.lr_factor`` and a new rate
 given on resume change ``base_lr`` (so that the schedule keeps its shape); ``lr`` is always ``base_lr`` times the
 schedule's factor at the current step. ``linear`` holds the rate for the first ``optim.decay_start`` share of
-``train.steps`` and then lowers it linearly to zero at the last step, as CycleGAN does (Zhu et al. 2017, sec. 7).
+``train.steps`` and then lowers it linearly to ``optim.final_factor`` of it at the last step (zero by default, as
+CycleGAN does, Zhu et al. 2017, sec. 7); ``cosine`` lowers it along a half cosine instead, as R3GAN does (Huang et al.
+2024, its code's schedule of the rate and of gamma).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -20,7 +24,10 @@ def lr_factor(cfg: OptimConfig, step: int, total: int) -> float:
     start = cfg.decay_start * total
     if step < start:
         return 1.0
-    return max(0.0, (total - step) / max(total - start, 1.0))
+    left = max(0.0, (total - step) / max(total - start, 1.0))  # 1 when the fall starts, 0 at the last step
+    if cfg.schedule == "cosine":
+        left = 0.5 * (1.0 - math.cos(math.pi * left))
+    return cfg.final_factor + (1.0 - cfg.final_factor) * left
 
 
 def init_base_lr(opt: torch.optim.Optimizer) -> None:
