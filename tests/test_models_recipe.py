@@ -10,6 +10,7 @@ from gankit.config import OptimConfig, from_dict
 from gankit.data.base import ArrayData
 from gankit.data.sampler import BatchSampler
 from gankit.models import build_models
+from gankit.models.r3gan import stage_sides
 from gankit.recipes.adversarial import AdversarialConfig, AdversarialRecipe
 from gankit.registry import MODELS
 
@@ -19,8 +20,9 @@ TINY = {  # per family: the smallest widths worth testing
     "mlp_gan": {"g_hidden": [16, 16], "d_hidden": [16], "latent_dim": 4},
     "mlp_toy": {"g_hidden": [16, 16], "d_hidden": [16], "latent_dim": 4},
     "dcgan": {"g_width": 8, "d_width": 8, "latent_dim": 4},
+    "r3gan": {"cardinality": 2, "expansion": 2, "embed_dim": 4, "latent_dim": 4},  # + one width per stage, below
 }
-KINDS = {"dcgan": ["image"]}  # families that take images only
+KINDS = {"dcgan": ["image"], "r3gan": ["image"]}  # families that take images only
 # the GAN families (the others, autoencoders and regressors, name their own recipe and have their own contract tests)
 GANS = [n for n in MODELS.names() if MODELS.meta(n).get("recipe", "adversarial") == "adversarial"]
 # (family, extra model keys, number of classes): every conditioning and stabiliser variant the families offer
@@ -28,17 +30,22 @@ VARIANTS = [("mlp_gan", {}, 0), ("mlp_toy", {}, 0), ("dcgan", {}, 0),
             ("mlp_gan", {"conditioning": "concat"}, 3), ("mlp_gan", {"pack": 2}, 0),
             ("dcgan", {"conditioning": "concat"}, 3), ("dcgan", {"conditioning": "projection"}, 3),
             ("dcgan", {"conditioning": "acgan"}, 3), ("dcgan", {"spectral_norm": True}, 0),
-            ("dcgan", {"pack": 2}, 0)]
+            ("dcgan", {"pack": 2}, 0), ("r3gan", {}, 0), ("r3gan", {"conditioning": "projection"}, 3),
+            ("r3gan", {"pack": 2}, 0)]
 VARIANT_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in extra.items()) or 'plain'}" for n, extra, _ in VARIANTS]
 
 
-def tiny_model_cfg(name: str, **extra):
-    return from_dict({"model": {"name": name, **TINY[name], **extra}}).model
+def tiny_model_cfg(name: str, shape=SHAPES["image"], **extra):
+    sizes = {}
+    if name == "r3gan":  # one width (and block count) per stage, from 4 px up to the images' side
+        stages = len(stage_sides(shape[-1]))
+        sizes = {"widths": [8] * stages, "blocks": [1] * stages}
+    return from_dict({"model": {"name": name, **TINY[name], **sizes, **extra}}).model
 
 
 def make_parts(name: str, shape, schedule="full", d_steps=1, loss="non_saturating", extra=None, classes=0,
                **recipe_keys):
-    modules = build_models(tiny_model_cfg(name, **(extra or {})), shape, classes, seed=0)
+    modules = build_models(tiny_model_cfg(name, shape, **(extra or {})), shape, classes, seed=0)
     recipe = AdversarialRecipe(AdversarialConfig(loss=loss, d_steps=d_steps, schedule=schedule, **recipe_keys),
                                modules, OptimConfig(lr_g=1e-2, lr_d=1e-2))
     g = torch.Generator().manual_seed(0)
@@ -61,7 +68,7 @@ def test_shapes_and_ranges(name, kind):
     if kind not in KINDS.get(name, list(SHAPES)):
         pytest.skip(f"{name} takes {KINDS[name]} data only")
     shape = SHAPES[kind]
-    cfg = tiny_model_cfg(name)
+    cfg = tiny_model_cfg(name, shape)
     modules = build_models(cfg, shape, 0, seed=0)
     G, D = modules["generator"], modules["discriminator"]
     out = G.sample(5, generator=torch.Generator().manual_seed(0))
@@ -159,6 +166,9 @@ STEP_CASES = [(n, e, k, "full", {}) for n, e, k in VARIANTS] + [
     ("mlp_gan", {}, 0, "full", {"loss": "least_squares", "penalty": "r1"}),
     ("mlp_gan", {}, 0, "full", {"loss": "relativistic_average"}),
     ("mlp_gan", {}, 0, "full", {"label_smoothing": 0.1}),
+    ("r3gan", {}, 0, "full", {"loss": "relativistic_pairing", "penalty": "r1_r2"}),
+    ("r3gan", {"conditioning": "projection"}, 3, "full", {"loss": "relativistic_pairing", "penalty": "r1_r2"}),
+    ("mlp_gan", {}, 0, "full", {"loss": "relativistic_pairing", "penalty": "r1_r2", "penalty_every": 2}),
 ]
 STEP_IDS = [f"{n}-{s}-{'-'.join(f'{k}={v}' for k, v in {**e, **r}.items()) or 'plain'}" for n, e, _, s, r in STEP_CASES]
 
@@ -189,7 +199,8 @@ def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, extra
     assert all(torch.equal(a, b) for a, b in zip(g_params, G.parameters()))
     assert all(p.grad is None for p in G.parameters())
     has_boundary = recipe.loss.boundary is not None
-    assert set(logs) == {"d_loss", "d_real", "d_fake"} | ({"d_acc"} if has_boundary else set())
+    penalties = {"r1", "r2"} if recipe_keys.get("penalty") == "r1_r2" and recipe.penalty_values else set()
+    assert set(logs) == {"d_loss", "d_real", "d_fake"} | ({"d_acc"} if has_boundary else set()) | penalties
     assert torch.isfinite(logs["d_loss"]) and (not has_boundary or 0 <= float(logs["d_acc"]) <= 1)
     if "weight_clip" in recipe_keys:
         assert max(p.abs().max() for p in D.parameters()) <= recipe_keys["weight_clip"] + 1e-7
