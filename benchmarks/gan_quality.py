@@ -1,16 +1,26 @@
 """Quality of the GAN families under a wall-clock budget, on this machine's CPU: prints one JSON object per suite.
 
-Suites (each trains from a config in configs/ with a fixed seed, then scores with gankit's evaluators):
+Suites (each trains from a config in configs/ for each of --seeds seeds, then scores with gankit's evaluators; the
+figures that vary are reported per seed and as mean and spread over the seeds):
 
-* ``mnist``: a config (default dcgan_mnist) trained for --minutes (10), its best checkpoint (by training-time FID on
-  2,000 samples) scored with 10,000 samples against the MNIST test split, next to the real-data floor (10,000 real
-  training images against the same split).
-* ``cgan``: cgan_mnist for --minutes (10); the evaluator's accuracy on 1,000 samples drawn for each label.
-* ``grid``: toy2d_grid for --grid-steps (20,000, about 2 minutes here) per seed, seeds 0-4; the published 2-D protocol on 2,500 samples
-  (modes captured of 25, share of high-quality samples), mean and spread over the seeds.
-* ``stacked``: stacked_mnist for --stacked-minutes (15); modes covered of 1,000 and KL to uniform on 10,000 samples.
+* ``mnist``: a config (--config, default dcgan_mnist) trained for --minutes (10; or the config's own train.steps if
+  they run out first, so that a decaying schedule ends where the config says), its best checkpoint (by training-time
+  FID on 2,000 samples) scored with 10,000 samples against the MNIST test split, next to the real-data floor (10,000
+  real training images against the same split).
+* ``cgan``: --cgan-config (cgan_mnist) for --minutes; the evaluator's accuracy on 1,000 samples drawn for each
+  label, and the scores of 10,000 samples with uniform labels (intra-class FID where the evaluation reports it).
+* ``grid`` / ``ring``: --grid-config (toy2d_grid) / --ring-config (toy2d_ring) for their own train.steps per seed,
+  seeds 0-4; the published 2-D protocol on 2,500 samples (modes captured, share of high-quality samples) and the
+  seconds each run took.
+* ``stacked``: --stacked-config (stacked_mnist) for --stacked-minutes (15); modes covered of 1,000 and KL to uniform
+  on 10,000 samples.
+* ``ablation``: R3GAN's ablation point on the small cases: the relativistic pairing loss with R1 alone against R1 +
+  R2 on the 2-D grid (5 seeds) and on 8x8 digits (``r3gan_digits``, --seeds seeds): final scores, the largest
+  gradient norms seen (the logged R1 and R2), the largest gap between D's real and fake outputs, and the health
+  monitor's rollbacks (a non-finite loss), so that a diverging run says when and how.
 
-    python benchmarks/gan_quality.py --suite all --mnist ../shared/data/mnist --out runs/bench
+    python benchmarks/gan_quality.py --suite all --mnist ../shared/data/mnist --out runs/bench --seeds 3
+    python benchmarks/gan_quality.py --suite mnist --config r3gan_mnist --seeds 3
 """
 
 from __future__ import annotations
@@ -31,14 +41,14 @@ from gankit.metrics.evaluator import load_evaluator
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE.parent / "configs"
 KEEP = ("fid", "kid", "precision", "recall", "density", "coverage", "classifier_score", "modes", "mode_kl",
-        "hq_fraction")
+        "hq_fraction", "vendi", "intra_fid")
 
 
 def train(config: str, out: Path, minutes: float | None, overrides: list[str]) -> tuple[Path, dict]:
-    """Train ``config`` for ``minutes`` of wall-clock time (None: for the config's own train.steps); returns the run
-    and what the budget bought."""
+    """Train ``config`` for at most ``minutes`` of wall-clock time (None: no clock) and at most its own train.steps;
+    returns the run and what the budget bought."""
     started = time.monotonic()
-    budget = [] if minutes is None else [f"train.max_minutes={minutes}", "train.steps=100000000"]
+    budget = [] if minutes is None else [f"train.max_minutes={minutes}"]
     run = gankit.train(CONFIGS / f"{config}.yaml", out=out, overwrite=True,
                        overrides=[*budget, "train.progress=false", *overrides])
     step = gankit.load(run).step
@@ -49,14 +59,29 @@ def scores(result: dict) -> dict:
     return {k: result[k] for k in KEEP if k in result}
 
 
+def over_seeds(runs: list[dict], keys: tuple[str, ...], where: str | None = None) -> dict:
+    """Mean and population spread over the runs of each numeric key (read from ``run[where]`` when given)."""
+    summary = {}
+    for key in keys:
+        values = [(r[where] if where else r).get(key) for r in runs]
+        if values and all(isinstance(v, (int, float)) for v in values):
+            summary[key] = {"mean": statistics.mean(values), "std": statistics.pstdev(values),
+                            "min": min(values), "max": max(values)}
+    return summary
+
+
 def suite_mnist(args) -> dict:
-    run, info = train(args.config, args.out / args.config, args.minutes, [f"data.root={args.mnist}"])
-    data = [f"data.root={args.mnist}"]
-    best = gankit.evaluate(run / "checkpoints" / "best.safetensors", overrides=data, n=10_000, seed=0)
-    last = gankit.evaluate(run, overrides=data, n=10_000, seed=0)
-    best_step = json.loads((run / "checkpoints" / "best.json").read_text())["step"]
-    return {**info, "best_step": best_step, "best": scores(best), "last": scores(last),
-            "real_data_floor": _real_floor(args.mnist), "samples": 10_000, "reference": "mnist test (10,000)"}
+    data, runs = [f"data.root={args.mnist}"], []
+    for seed in range(args.seeds):
+        run, info = train(args.config, args.out / f"{args.config}_seed{seed}", args.minutes,
+                          [*data, f"train.seed={seed}"])
+        best = gankit.evaluate(run / "checkpoints" / "best.safetensors", overrides=data, n=10_000, seed=0)
+        last = gankit.evaluate(run, overrides=data, n=10_000, seed=0)
+        best_step = json.loads((run / "checkpoints" / "best.json").read_text())["step"]
+        runs.append({**info, "seed": seed, "best_step": best_step, "best": scores(best), "last": scores(last)})
+    return {"runs": runs, "best_over_seeds": over_seeds(runs, KEEP, "best"),
+            "last_over_seeds": over_seeds(runs, KEEP, "last"), "real_data_floor": _real_floor(args.mnist),
+            "samples": 10_000, "reference": "mnist test (10,000)"}
 
 
 def _real_floor(mnist: str) -> dict:
@@ -70,41 +95,104 @@ def _real_floor(mnist: str) -> dict:
 
 
 def suite_cgan(args) -> dict:
-    run, info = train("cgan_mnist", args.out / "cgan_mnist", args.minutes, [f"data.root={args.mnist}"])
-    loaded = gankit.load(run / "checkpoints" / "best.safetensors")
-    evaluator = load_evaluator("mnist")
-    per_label = {}
-    for label in range(10):
-        x = loaded.sample(1000, seed=label, labels=torch.full((1000,), label, dtype=torch.long))
-        _, probs = evaluator(x)
-        per_label[label] = float((probs.argmax(1) == label).mean())
-    overall = gankit.evaluate(run, overrides=[f"data.root={args.mnist}"], n=10_000, seed=0)
-    return {**info, "label_accuracy": per_label, "mean_label_accuracy": statistics.mean(per_label.values()),
-            "samples_per_label": 1000, "unconditional_scores": scores(overall)}
+    data, evaluator, runs = [f"data.root={args.mnist}"], load_evaluator("mnist"), []
+    for seed in range(args.seeds):
+        run, info = train(args.cgan_config, args.out / f"{args.cgan_config}_seed{seed}", args.minutes,
+                          [*data, f"train.seed={seed}"])
+        loaded = gankit.load(run / "checkpoints" / "best.safetensors")
+        per_label = {}
+        for label in range(10):
+            x = loaded.sample(1000, seed=label, labels=torch.full((1000,), label, dtype=torch.long))
+            _, probs = evaluator(x)
+            per_label[label] = float((probs.argmax(1) == label).mean())
+        overall = gankit.evaluate(run / "checkpoints" / "best.safetensors", overrides=data, n=10_000, seed=0)
+        runs.append({**info, "seed": seed, "label_accuracy": per_label,
+                     "mean_label_accuracy": statistics.mean(per_label.values()), "scores": scores(overall)})
+    return {"runs": runs, "over_seeds": {**over_seeds(runs, ("mean_label_accuracy",)),
+                                         **over_seeds(runs, KEEP, "scores")}, "samples_per_label": 1000}
+
+
+def _mixture(config: str, args, seeds: int, extra: list[str] = (), tag: str = "") -> dict:
+    runs = []
+    for seed in range(seeds):
+        run, info = train(config, args.out / f"{config}{tag}_seed{seed}", None, [f"train.seed={seed}", *extra])
+        result = gankit.evaluate(run, n=2500, seed=seed)
+        runs.append({**info, "seed": seed, "modes": result["modes"], "hq_fraction": result["hq_fraction"],
+                     "mode_kl": result["mode_kl"], **_health(run)})
+    modes, hq = [r["modes"] for r in runs], [r["hq_fraction"] for r in runs]
+    return {"runs": runs, "modes_mean": statistics.mean(modes), "modes_std": statistics.pstdev(modes),
+            "modes_min": min(modes), "hq_percent_mean": 100 * statistics.mean(hq),
+            "hq_percent_std": 100 * statistics.pstdev(hq), "hq_percent_min": 100 * min(hq),
+            "seconds_max": max(r["seconds"] for r in runs),
+            "protocol": "2,500 samples; high quality within 3 std of the nearest mean"}
 
 
 def suite_grid(args) -> dict:
-    runs = []
-    for seed in range(5):
-        # a fixed step count rather than a clock: the config's linear learning-rate decay needs to know the end
-        run, info = train("toy2d_grid", args.out / f"toy2d_grid_seed{seed}", None,
-                          [f"train.seed={seed}", f"train.steps={args.grid_steps}"])
-        result = gankit.evaluate(run, n=2500, seed=seed)
-        runs.append({**info, "seed": seed, "modes": result["modes"], "hq_fraction": result["hq_fraction"],
-                     "mode_kl": result["mode_kl"]})
-    modes, hq = [r["modes"] for r in runs], [r["hq_fraction"] for r in runs]
-    return {"runs": runs, "modes_mean": statistics.mean(modes), "modes_std": statistics.pstdev(modes),
-            "hq_percent_mean": 100 * statistics.mean(hq), "hq_percent_std": 100 * statistics.pstdev(hq),
-            "num_modes": 25, "protocol": "2,500 samples; high quality within 3 std of the nearest mean"}
+    return {**_mixture(args.grid_config, args, 5), "num_modes": 25}
+
+
+def suite_ring(args) -> dict:
+    return {**_mixture(args.ring_config, args, 5), "num_modes": 8}
 
 
 def suite_stacked(args) -> dict:
-    run, info = train("stacked_mnist", args.out / "stacked_mnist", args.stacked_minutes, [f"data.root={args.mnist}"])
-    result = gankit.evaluate(run, overrides=[f"data.root={args.mnist}"], n=10_000, seed=0)
-    return {**info, **scores(result), "num_modes": 1000, "samples": 10_000}
+    data, runs = [f"data.root={args.mnist}"], []
+    for seed in range(args.seeds):
+        run, info = train(args.stacked_config, args.out / f"{args.stacked_config}_seed{seed}", args.stacked_minutes,
+                          [*data, f"train.seed={seed}"])
+        result = gankit.evaluate(run, overrides=data, n=10_000, seed=0)
+        runs.append({**info, "seed": seed, **scores(result)})
+    return {"runs": runs, "over_seeds": over_seeds(runs, KEEP), "num_modes": 1000, "samples": 10_000}
 
 
-SUITES = {"mnist": suite_mnist, "cgan": suite_cgan, "grid": suite_grid, "stacked": suite_stacked}
+def _health(run: Path) -> dict:
+    """What the log says about stability: the largest R1/R2 and D gap logged, the rollbacks the monitor made."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train_rows = [r for r in rows if "d_loss" in r]
+    out = {"rollbacks": sum(1 for r in rows if r.get("event") == "rollback"),
+           "stopped": any(r.get("event") == "stopped" for r in rows)}
+    for key in ("r1", "r2"):
+        if any(key in r for r in train_rows):
+            out[f"max_{key}"] = max(r.get(key, 0.0) for r in train_rows)
+    if train_rows and "d_real" in train_rows[0]:
+        out["max_d_gap"] = max(abs(r["d_real"] - r["d_fake"]) for r in train_rows)
+    return out
+
+
+def suite_ablation(args) -> dict:
+    """RpGAN with R1 alone against R1 + R2 (Huang et al. 2024, sec. 2.2): same configs, only recipe.penalty differs."""
+    result = {}
+    for penalty in ("r1", "r1_r2"):
+        rpgan = ["recipe.loss=relativistic_pairing", f"recipe.penalty={penalty}", "recipe.penalty_weight=1",
+                 "model.pack=1", "optim.beta1=0", "optim.beta2=0.99", "train.steps=10000"]
+        grid = _mixture(args.grid_config, args, 5, rpgan, f"_{penalty}")
+        digits = []
+        for seed in range(args.seeds):
+            run, info = train("r3gan_digits", args.out / f"r3gan_digits_{penalty}_seed{seed}", None,
+                              [f"train.seed={seed}", f"recipe.penalty={penalty}"])
+            digits.append({**info, "seed": seed, **scores(gankit.evaluate(run, n=2000, seed=0)), **_health(run)})
+        result[penalty] = {"grid": grid, "digits": digits}
+    return result
+
+
+SUITES = {"mnist": suite_mnist, "cgan": suite_cgan, "grid": suite_grid, "ring": suite_ring, "stacked": suite_stacked,
+          "ablation": suite_ablation}
+
+
+def machine() -> dict:
+    """The hardware and versions the figures were measured on."""
+    cpu, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"cpu": cpu, "avx512_bf16": "avx512_bf16" in flags, "avx2": "avx2" in flags,
+            "cpu_threads": torch.get_num_threads(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version(), "gankit": gankit.__version__}
 
 
 def main() -> None:
@@ -113,14 +201,16 @@ def main() -> None:
     parser.add_argument("--mnist", default="../shared/data/mnist")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
     parser.add_argument("--config", default="dcgan_mnist", help="config of the mnist suite")
+    parser.add_argument("--cgan-config", default="cgan_mnist")
+    parser.add_argument("--grid-config", default="toy2d_grid")
+    parser.add_argument("--ring-config", default="toy2d_ring")
+    parser.add_argument("--stacked-config", default="stacked_mnist")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of the mnist, cgan, stacked suites")
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--grid-steps", type=int, default=20_000)
     parser.add_argument("--stacked-minutes", type=float, default=15.0)
     args = parser.parse_args()
-    machine = {"cpu_threads": torch.get_num_threads(), "cores": os.cpu_count(), "torch": torch.__version__,
-               "python": platform.python_version(), "gankit": gankit.__version__}
     for name in SUITES if args.suite == "all" else [args.suite]:
-        print(json.dumps({"suite": name, "machine": machine, **SUITES[name](args)}), flush=True)
+        print(json.dumps({"suite": name, "machine": machine(), **SUITES[name](args)}), flush=True)
 
 
 if __name__ == "__main__":
