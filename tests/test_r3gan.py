@@ -22,7 +22,7 @@ from gankit.models import build_models
 from gankit.models.r3gan import Resample, ResidualBlock, stage_sides
 from gankit.recipes.adversarial import AdversarialConfig, AdversarialRecipe
 from gankit.registry import LOSSES
-from gankit.train.schedule import lr_factor, schedule_learning_rates
+from gankit.train.schedule import schedule_learning_rates
 
 REAL = torch.tensor([2.0, -0.5, 0.25])
 FAKE = torch.tensor([-1.0, 0.5, 3.0])
@@ -135,17 +135,6 @@ def test_penalty_weight_moves_with_the_learning_rate_schedule():
     assert abs(seen[0] - 1.0) < 1e-9 and abs(seen[1] - 0.55) < 1e-9 and abs(seen[2] - 0.1) < 1e-9
     with pytest.raises(ConfigError, match="penalty_final"):
         AdversarialRecipe(cfg, tiny(), OptimConfig())  # a constant rate: nothing for the weight to follow
-
-
-def test_cosine_schedule_falls_from_one_to_the_final_factor():
-    cfg = OptimConfig(schedule="cosine", decay_start=0.2, final_factor=0.25)
-    factors = [lr_factor(cfg, step, 100) for step in range(101)]
-    assert factors[0] == 1.0 and factors[20] == 1.0 and abs(factors[100] - 0.25) < 1e-12
-    assert abs(factors[60] - (0.25 + 0.75 * 0.5)) < 1e-12  # halfway through the fall: half the way down
-    assert all(a >= b for a, b in zip(factors, factors[1:]))
-    linear = OptimConfig(schedule="linear", decay_start=0.0, final_factor=0.5)
-    assert abs(lr_factor(linear, 50, 100) - 0.75) < 1e-12
-    assert lr_factor(OptimConfig(schedule="linear", decay_start=0.0), 100, 100) == 0.0  # CycleGAN's: down to 0
 
 
 # -- the architecture ----------------------------------------------------------------------------------------------

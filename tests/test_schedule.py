@@ -45,6 +45,10 @@ def test_cosine_factor_falls_along_a_half_cosine_to_the_final_share():
     assert all(a > b for a, b in zip(factors, factors[1:]))
     linear = OptimConfig(schedule="linear", decay_start=0.0, final_factor=0.25)
     assert abs(lr_factor(linear, 50, 100) - 0.625) < 1e-12 and abs(lr_factor(linear, 100, 100) - 0.25) < 1e-12
+    held = OptimConfig(schedule="cosine", decay_start=0.2, final_factor=0.25)  # holds, then falls over the rest
+    assert lr_factor(held, 0, 100) == 1.0 and lr_factor(held, 20, 100) == 1.0
+    assert abs(lr_factor(held, 60, 100) - 0.625) < 1e-12  # halfway through the fall: half the way down
+    assert lr_factor(OptimConfig(schedule="linear", decay_start=0.0), 100, 100) == 0.0  # CycleGAN's: down to 0
 
 
 def test_base_lr_helpers():
