@@ -66,14 +66,15 @@ class DCGANConfig:
             raise ConfigError("model.pack > 1 (PacGAN) needs an unconditional model: set model.conditioning=none")
 
 
-def plan(side: int) -> tuple[int, int]:
-    """(s0, n): the starting side and the number of doublings that reach ``side``."""
+def plan(side: int, family: str = "DCGAN") -> tuple[int, int]:
+    """(s0, n): the starting side and the number of doublings that reach ``side`` (``family`` names the model in the
+    error, for the families that share this rule)."""
     n = 0
     while side % (2 ** (n + 1)) == 0 and side // 2 ** (n + 1) >= 4:
         n += 1
     s0 = side // 2 ** n
     if n == 0 or s0 > 7:
-        raise ConfigError(f"DCGAN needs a side of s0 * 2^n with 4 <= s0 <= 7 and n >= 1 (8, 12, 16, 28, 32, 64, "
+        raise ConfigError(f"{family} needs a side of s0 * 2^n with 4 <= s0 <= 7 and n >= 1 (8, 12, 16, 28, 32, 64, "
                           f"...); got {side}: set data.size")
     return s0, n
 

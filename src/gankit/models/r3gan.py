@@ -79,7 +79,7 @@ class R3GANConfig:
 
 def stage_sides(side: int) -> list[int]:
     """The side of each stage, from the basis up to ``side`` (32 -> [4, 8, 16, 32], 28 -> [7, 14, 28])."""
-    s0, n = plan(side)
+    s0, n = plan(side, "R3GAN")
     return [s0 * 2 ** i for i in range(n + 1)]
 
 
