@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs gankit, trains the embedded default (digits, CPU, a few minutes)
+#   make demo   creates .venv, installs gankit, trains the embedded default (digits, CPU, ~1.5 min on 2 idle cores)
 #   make test   installs the test extras and runs the test suite (the command CI runs)
 #   make docs   installs the docs extra and builds the manual in docs/ into site/ (offline; mkdocs build --strict)
 PYTHON ?= python3

@@ -62,9 +62,9 @@ def missing_mnist(tmp, mnist_root):
 
 
 def non_image_in_folder(tmp, _):
-    _png(tmp / "imgs" / "a.png")
-    (tmp / "imgs" / "notes.txt").write_text("hello")
-    return ["data.name=folder", f"data.root={tmp / 'imgs'}"], ["notes.txt", "fix or remove"]
+    (tmp / "imgs").mkdir(parents=True)
+    (tmp / "imgs" / "notes.txt").write_text("hello")  # beside images it is skipped with a note; alone, an error
+    return ["data.name=folder", f"data.root={tmp / 'imgs'}"], ["holds no images", "notes.txt"]
 
 
 def corrupt_image_in_folder(tmp, _):

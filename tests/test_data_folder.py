@@ -95,12 +95,35 @@ def test_corrupt_files_are_named_and_counted(tmp_path):
     assert "bad0.png" in message and "bad2.png" in message and "bad3.png" not in message and "2 more" in message
 
 
-def test_non_image_and_truncated_files(tmp_path):
+def test_non_image_files_are_skipped_with_a_note_and_truncated_ones_refused(tmp_path, capsys):
+    _save(tmp_path / "c0" / "good.png")
+    _save(tmp_path / "c1" / "good.png")
+    (tmp_path / "notes.txt").write_text("hello")  # beside the class folders: no "mixes files" error either
+    (tmp_path / "c1" / "README.md").write_text("about")
+    data = load_folder(_cfg(tmp_path))
+    assert len(data) == 2 and data.num_classes == 2
+    err = capsys.readouterr().err
+    assert "skipped 1 file(s) in" in err and "notes.txt" in err and "README.md" in err
+    load_folder(_cfg(tmp_path))
+    assert capsys.readouterr().err == ""  # said once per folder
+    only_text = tmp_path / "text"
+    only_text.mkdir()
+    (only_text / "a.txt").write_text("x")
+    with pytest.raises(DataError, match="holds no images"):
+        load_folder(_cfg(only_text))
+
+
+def test_truncated_and_empty_image_files_are_named_in_plain_words(tmp_path):
     _save(tmp_path / "good.png")
-    (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DataError, match=r"notes.txt \(not an image file extension"):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "fake.jpg").write_bytes(b"hello, not a jpeg")
+    with pytest.raises(DataError) as err:
         load_folder(_cfg(tmp_path))
-    (tmp_path / "notes.txt").unlink()
+    message = str(err.value)
+    assert "empty.png (an empty file)" in message and "fake.jpg (not a readable JPG image" in message
+    assert "_io" not in message and "UnidentifiedImageError" not in message
+    (tmp_path / "empty.png").unlink()
+    (tmp_path / "fake.jpg").unlink()
     whole = _save(tmp_path / "cut.png", size=(64, 64)).read_bytes()
     (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(DataError, match=r"1 file\(s\) cannot be read as images: .*cut.png"):
@@ -122,7 +145,7 @@ def test_empty_and_mixed_layouts(tmp_path):
 def test_mixed_sizes_need_data_size(tmp_path):
     _save(tmp_path / "a.png", size=(8, 8))
     _save(tmp_path / "b.png", size=(12, 12))
-    with pytest.raises(DataError, match=r"a.png is 8x8.*b.png is 12x12.*--set data.size=N"):
+    with pytest.raises(DataError, match=r"a.png is 8x8.*b.png is 12x12.*set data.size=N to resize"):
         load_folder(_cfg(tmp_path))
     data = load_folder(_cfg(tmp_path, size=4))
     assert data.x.shape == (2, 3, 4, 4)

@@ -126,10 +126,14 @@ def test_an_unknown_config_name_lists_the_shipped_ones(tmp_path, monkeypatch, ca
 
 def test_dry_run_trains_one_step_prints_parameters_and_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = train_args(tmp_path / "r", "train.steps=1000")
+    argv = train_args(tmp_path / "r", "train.steps=1000", "train.sample_every=1", "health.diversity_ratio=0.99")
     assert main([*argv, "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert re.search(r"generator [\d,]+ parameters, discriminator [\d,]+ parameters", out), out
+    out, err = capsys.readouterr()
+    assert re.search(r"parameters: generator [\d,]+, discriminator [\d,]+\n", out), out
+    assert out.count("parameters") == 1 and ", 1 step\n" in out  # once, in the header; and no "1 steps"
+    assert "run directory: none (a dry run writes nothing)" in out and "gankit-dry-run" not in out
+    assert "dry run passed" in out and "nothing written" in out
+    assert "collapse" not in err  # an untrained generator (far below a ratio of 0.99) is no collapse
     assert list(tmp_path.iterdir()) == []
     one_line_error(capsys, [*train_args(tmp_path / "r", "model.latent_dim=-1"), "--dry-run"], "model.latent_dim")
 
@@ -162,3 +166,177 @@ def test_a_clean_stop_is_a_stop_message_not_an_error(monkeypatch, capsys):
     assert main(["train"]) == 143
     err = capsys.readouterr().err
     assert err == "gankit: SIGTERM received: stopped at step 12, checkpoint saved\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The first hour redone (#25, second pass): what a fresh-clone walkthrough still met
+
+
+def test_train_takes_device_as_a_shortcut_for_train_device(tmp_path, capsys):
+    assert main([*train_args(tmp_path / "r"), "--device", "cpu"]) == 0
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]["device"] == "cpu"
+    capsys.readouterr()
+    one_line_error(capsys, [*train_args(tmp_path / "s"), "--device", "gpu"], "train.device='gpu'", "auto, cpu")
+
+
+def test_an_unknown_option_shows_the_verbs_own_usage(capsys):
+    for argv, usage in ((["train", "--bogus"], "usage: gankit train "),
+                        (["latent", "interpolate", "RUN", "-o", "x.png", "--bogus"],
+                         "usage: gankit latent interpolate "),
+                        (["sample", "RUN", "-o", "x.png", "--bogus"], "usage: gankit sample ")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith(usage) and "unrecognized arguments: --bogus" in err, err
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_verb_takes_threads(verb):
+    parser = build_parser()
+    assert parser.parse_args(VERBS[verb]).threads is None
+    assert parser.parse_args([*VERBS[verb], "--threads", "1"]).threads == 1
+
+
+def test_threads_sets_torchs_thread_count_and_refuses_zero(gan_run, tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        assert main(["sample", str(gan_run), "-n", "4", "-o", str(tmp_path / "a.png"), "--device", "cpu",
+                     "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        main(["sample", str(gan_run), "-o", str(tmp_path / "b.png"), "--threads", "0"])
+    assert "expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_a_busy_cpu_note_names_the_load_and_the_fix():
+    from gankit.train.device import busy_cpu_note
+    note = busy_cpu_note(load=5.8, cores=2, threads=2)
+    assert "load average 5.8 on 2 cores" in note and "--threads 1" in note and "OMP_NUM_THREADS=1" in note
+    assert busy_cpu_note(load=1.2, cores=2, threads=2) is None  # not busy
+    assert busy_cpu_note(load=9.0, cores=2, threads=1) is None  # one thread already
+
+
+def test_a_verb_on_a_busy_terminal_says_so(gan_run, tmp_path, capsys, monkeypatch):
+    import os
+    import sys
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(["sample", str(gan_run), "-n", "4", "-o", str(tmp_path / "a.png"), "--device", "cpu"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert "note: the CPU is busy (load average 64.0" in capsys.readouterr().err
+
+
+def test_messages_for_files_that_are_not_what_a_verb_expects(gan_run, tmp_path, capsys):
+    one_line_error(capsys, ["sample", str(gan_run / "config.yaml"), "-o", str(tmp_path / "x.png")],
+                   "is a text file, not a trained model: expected a run directory or a .safetensors checkpoint",
+                   f"(its run directory: {gan_run})")
+    one_line_error(capsys, ["eval", str(gan_run), "--evaluator", str(tmp_path / "nonexist.safetensors")],
+                   f"evaluator file not found: {tmp_path / 'nonexist.safetensors'}")
+    one_line_error(capsys, ["eval", str(gan_run), "--evaluator", "mnsit"], "no evaluator 'mnsit'", "built-in ones")
+    one_line_error(capsys, ["sample", str(gan_run), "-o", str(tmp_path / "x.png"), "--device", "gpu"],
+                   "--device='gpu' is not a device gankit knows")
+
+
+def test_predict_names_a_missing_table_plainly(tmp_path, capsys):
+    run = tmp_path / "reg"
+    argv = ["train", "--out", str(run)]
+    for item in ("model.name=mlp_regressor", "data.name=diabetes", "train.steps=2", "train.batch_size=8",
+                 "train.progress=false", "train.eval_every=0"):
+        argv += ["--set", item]
+    assert main(argv) == 0
+    capsys.readouterr()
+    err = one_line_error(capsys, ["predict", str(run), str(tmp_path / "nope.csv"), "-o", str(tmp_path / "p.csv")],
+                         f"features file not found: {tmp_path / 'nope.csv'}")
+    assert "header" not in err and ".;" not in err
+    (tmp_path / "head.csv").write_text("age,bmi\n1,2\n")
+    err = one_line_error(capsys, ["predict", str(run), str(tmp_path / "head.csv"), "-o", str(tmp_path / "p.csv")],
+                         "cannot read features from", "no header row")
+    assert ".;" not in err
+
+
+def test_an_output_folder_that_does_not_exist_is_created_and_said(gan_run, tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "x.png"
+    assert main(["sample", str(gan_run), "-n", "4", "-o", str(out), "--device", "cpu"]) == 0
+    assert out.is_file()
+    err = capsys.readouterr().err
+    assert f"note: created the folder {tmp_path / 'new'} (and {out.parent} inside it) for x.png" in err
+    assert main(["sample", str(gan_run), "-n", "4", "-o", str(out), "--device", "cpu"]) == 0
+    assert "created" not in capsys.readouterr().err  # it exists now: nothing to say
+
+
+def test_the_help_says_what_every_option_means(capsys):
+    import argparse
+
+    def leaves(parser, path=()):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield path, parser
+        for sub in subs:
+            for name, child in sub.choices.items():
+                yield from leaves(child, (*path, name))
+
+    bare = []
+    for path, parser in leaves(build_parser()):
+        if not parser.description:
+            bare.append(" ".join(path) + ": no description")
+        bare += [f"{' '.join(path)} {action.option_strings or action.dest}" for action in parser._actions
+                 if not action.help and not isinstance(action, argparse._HelpAction)]
+    assert bare == [], bare
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    shown = capsys.readouterr().out
+    assert "-n N " in shown and "--n N" not in shown  # -n only
+
+
+def test_a_vae_evaluation_says_what_its_bounds_cover_and_stays_aligned(vae_run, capsys):
+    assert main(["eval", str(vae_run), "-n", "400", "--kid-subsets", "2", "--iwae-k", "3", "--iwae-n", "10",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "likelihood: test_loss, nll and elbo_nll in nats per image on the first 10 test images, the IWAE bound " \
+           "with k=3" in out, out
+    rows = [line for line in out.splitlines() if line.startswith("  ")]
+    assert any(r.split()[0] == "recon_psnr_per_image" for r in rows)
+    columns = {len(r) - len(r[2:].split(" ", 1)[1].lstrip()) for r in rows}  # where each value starts
+    assert len(columns) == 1, rows
+
+
+def test_a_vae_header_names_its_one_module_for_what_it_holds(tmp_path, capsys):
+    argv = ["train", "--out", str(tmp_path / "v")]
+    for item in ("model.name=vae", "model.hidden=[8]", "model.latent_dim=2", "train.steps=1", "train.batch_size=4",
+                 "train.progress=false", "train.eval_every=0"):
+        argv += ["--set", item]
+    assert main([*argv, "--dry-run"]) == 0
+    assert re.search(r"parameters: autoencoder \(encoder \+ decoder\) [\d,]+\n", capsys.readouterr().out)
+
+
+def test_a_regressor_evaluation_says_how_it_was_computed(tmp_path, capsys):
+    run = tmp_path / "reg"
+    argv = ["train", "--out", str(run)]
+    for item in ("model.name=mlp_regressor", "data.name=diabetes", "train.steps=2", "train.batch_size=8",
+                 "train.progress=false", "train.eval_every=0"):
+        argv += ["--set", item]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "computed: rmse and mae pooled over rows and targets" in out and "features:" not in out
+
+
+def test_arithmetic_with_too_few_members_gives_advice_that_fits():
+    from gankit.errors import GankitError
+    from gankit.latent.tools import _group_mean
+    z, ink = torch.zeros(5000, 4), torch.zeros(5000)
+    with pytest.raises(GankitError, match=r"only 0 of 5,000 samples look like a 7 to the evaluator: the generator "
+                                          r"may not draw it yet \(train longer\)"):
+        _group_mean(z, torch.zeros(5000, dtype=torch.long), ink, 7, None)
+    few = torch.zeros(100, dtype=torch.long)
+    few[:2] = 7
+    with pytest.raises(GankitError, match=r"only 2 of 100 samples .*draw more \(-n\)"):
+        _group_mean(z[:100], few, ink[:100], 7, None)

@@ -140,14 +140,40 @@ def test_eval_still_refuses_when_nothing_can_be_computed(own_folder_run, capsys)
                             "cpu"], "nearest-neighbour metrics need more than k=25", "--force")
 
 
+def test_training_time_evaluation_on_a_small_folder_leaves_fid_out_and_keeps_the_best_by_kid(own_folder_run,
+                                                                                               tmp_path, capsys):
+    _, root, evaluator = own_folder_run
+    run = tmp_path / "run"
+    argv = train_args(run, "data.name=folder", f"data.root={root}", "train.device=cpu", "train.steps=4",
+                      "train.eval_every=2", "train.eval_samples=300", f"train.evaluator={evaluator}")
+    assert main([*argv, "--dry-run"]) == 0  # the dry run sets the evaluation up too, and says the same
+    assert "leaves FID out (the reference holds only 20 holdout" in capsys.readouterr().err
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "leaves FID out" in err and "picked by KID" in err and "raise train.eval_samples" not in err
+    scores = [json.loads(p.read_text()) for p in sorted((run / "eval").glob("*.json"))]
+    assert len(scores) == 2 and all("fid" not in r and r["kid"] == r["kid"] for r in scores)
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best["kid"] == min(r["kid"] for r in scores) and best["step"] in (2, 4)
+
+
+def test_training_time_evaluation_refuses_with_advice_that_fits(own_folder_run, tmp_path, capsys):
+    _, root, evaluator = own_folder_run
+    argv = train_args(tmp_path / "r", "data.name=folder", f"data.root={root}", "train.device=cpu",
+                      "train.eval_every=2", "train.eval_samples=2", f"train.evaluator={evaluator}")
+    one_line_error(capsys, [*argv, "--dry-run"], "nearest-neighbour metrics", "raise train.eval_samples")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Item 5: collapse warnings wait for a warm-up
 
 
-def test_the_warm_up_is_health_warmup_steps_or_a_tenth_of_the_run():
+def test_the_warm_up_is_health_warmup_steps_or_a_tenth_of_the_run_but_never_a_handful_of_steps():
     assert HealthConfig().warmup_steps == 250
-    assert warmup_steps(HealthConfig(), 3000) == 250 and warmup_steps(HealthConfig(), 10) == 1
+    assert warmup_steps(HealthConfig(), 3000) == 250 and warmup_steps(HealthConfig(), 2000) == 200
+    assert warmup_steps(HealthConfig(), 500) == 100 and warmup_steps(HealthConfig(), 1) == 100  # a dry run: never
     assert warmup_steps(HealthConfig(warmup_steps=0), 3000) == 0
+    assert warmup_steps(HealthConfig(warmup_steps=20), 10) == 20  # a warm-up asked for is kept
 
 
 def test_an_untrained_generator_at_step_13_is_no_collapse():

@@ -272,7 +272,8 @@ def test_on_nonfinite_stop_stops_at_once(tmp_path):
 
 
 def test_a_collapsed_generator_is_warned_about(tmp_path, capsys):
-    cfg = load_config(write_config(tmp_path / "c.yaml", steps=10, sample_every=5), ["optim.lr_g=1e-12"])
+    cfg = load_config(write_config(tmp_path / "c.yaml", steps=10, sample_every=5),
+                      ["optim.lr_g=1e-12", "health.warmup_steps=0"])  # armed from the start: the check itself
     trainer = Trainer(cfg, tmp_path / "r")
     with torch.no_grad():
         last = [m for m in trainer.modules["generator"].modules() if isinstance(m, torch.nn.Linear)][-1]

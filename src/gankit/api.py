@@ -348,8 +348,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
         evaluation = Evaluation(_data_config({"name": data}, overrides), opts)
         return evaluation.score(read_samples(target), source=str(target))
     if data is not None:
-        raise GankitError("--data is for .npz samples; a run evaluates against its own dataset (change it with "
-                          "--set data.key=value)")
+        raise GankitError("data (--data) is for .npz samples; a run evaluates against its own dataset (change "
+                          "its settings with data.KEY=VALUE overrides)")
     run = load(target, device=opts.device)
     if opts.evaluator is None:
         opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
@@ -654,14 +654,15 @@ def train_evaluator(data: str, output: str | Path, *, overrides: list[str] | tup
 
 def dry_run(config: Config | str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = (),
             out: str | Path | None = None, resume: bool = False) -> dict[str, int]:
-    """What ``train`` would build, tried: the data and the models of :func:`resolved_config`, then one training
-    step on one batch, in a temporary directory deleted afterwards (``out`` is not touched). Returns each
-    module's number of parameters."""
+    """What ``train`` would build, tried: the data and the models of :func:`resolved_config`, the training-time
+    evaluation's set-up (its evaluator and reference, and their size guards), then one training step on one batch,
+    in a temporary directory deleted afterwards (``out`` is not touched). Returns each module's number of
+    parameters."""
     import tempfile
 
     raw = to_dict(resolved_config(config, overrides=overrides, out=out, resume=resume))
-    raw["train"].update(steps=1, eval_every=0, progress=False)
+    raw["train"].update(steps=1, progress=False)
     with tempfile.TemporaryDirectory(prefix="gankit-dry-run-") as tmp:
-        trainer = Trainer(from_dict(raw), Path(tmp) / "run")
+        trainer = Trainer(from_dict(raw), Path(tmp) / "run", dry_run=True)
         trainer.fit()
         return {name: sum(p.numel() for p in module.parameters()) for name, module in trainer.modules.items()}

@@ -28,21 +28,37 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    dev = argparse.ArgumentParser(add_help=False)  # every verb that computes takes --device
+    threads = argparse.ArgumentParser(add_help=False)  # every verb that computes takes --threads
+    threads.add_argument("--threads", type=_positive, default=None, metavar="N",
+                         help="CPU threads for PyTorch (default: one per core); on a CPU other programs keep busy, "
+                              "--threads 1 is often several times faster")
+    dev = argparse.ArgumentParser(add_help=False, parents=[threads])  # ... and --device
     dev.add_argument("--device", default="auto", help="auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N")
     run = argparse.ArgumentParser(add_help=False, parents=[dev])  # what every verb on a trained run takes
     run.add_argument("run", help="run directory or .safetensors checkpoint")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                       help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
-    for add in (_add_train, _add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode,
-                _add_predict, _add_evaluator):
+    _add_train(sub, threads)  # train's --device is a shortcut for train.device: no default of its own
+    for add in (_add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode, _add_predict,
+                _add_evaluator):
         add(sub, run, data, dev)
     return parser
 
 
-def _add_train(sub, run, data, dev) -> None:
-    p = sub.add_parser("train", help="train a model from a YAML config (or the defaults)",
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_train(sub, threads) -> None:
+    p = sub.add_parser("train", parents=[threads], help="train a model from a YAML config (or the defaults)",
                        description="Train a model. The config is the defaults, then CONFIG, then --set overrides; "
                                    "the resolved config is saved in the run directory.")
     p.add_argument("config", nargs="?", help="YAML config (a short diff over the defaults) or a shipped config's "
@@ -50,11 +66,13 @@ def _add_train(sub, run, data, dev) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value, e.g. --set train.steps=1000 (repeatable)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/NNNNN-CONFIGNAME)")
+    p.add_argument("--device", default=None, help="shortcut for --set train.device=DEVICE: auto (the default: CUDA "
+                                                  "when present, else CPU), cpu, cuda, cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory (a gankit run only)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--dry-run", action="store_true", help="build data and models, train one step, write nothing")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, parser=p)
 
 
 def _add_sample(sub, run, data, dev) -> None:
@@ -66,11 +84,12 @@ def _add_sample(sub, run, data, dev) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png or .npz")
     p.add_argument("--label", type=int, default=None, help="class-conditional models: draw every sample of this class")
     p.add_argument("--by-class", action="store_true", help="class-conditional models: one row of -n per class")
-    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
-                   help="the truncation trick: redraw latent coordinates above PSI in magnitude")
+    p.add_argument("--truncation", type=float, default=None, metavar="THRESHOLD",
+                   help="truncation in z (any generator): redraw latent coordinates above THRESHOLD in magnitude "
+                        "(smaller: more typical, less varied samples)")
     p.add_argument("--psi", type=float, default=None,
-                   help="StyleGAN: truncation in W, w_avg + PSI (w - w_avg) (1: none, 0: the mean image)")
-    p.set_defaults(func=_sample)
+                   help="truncation in W (StyleGAN only): w_avg + PSI (w - w_avg) (1: none, 0: the mean image)")
+    p.set_defaults(func=_sample, parser=p)
 
 
 def _add_translate(sub, run, data, dev) -> None:
@@ -83,10 +102,10 @@ def _add_translate(sub, run, data, dev) -> None:
     p.add_argument("-o", "--output", required=True, help="output image (for one input image), folder or .npz")
     p.add_argument("--direction", default="AB", choices=["AB", "BA"], help="CycleGAN: which generator (default AB)")
     p.add_argument("--samples", type=int, default=1, metavar="K", help="outputs per input (pix2pix's noise)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of pix2pix's noise (default %(default)s)")
     p.add_argument("--grid", metavar="FILE.png", help="also a grid of the first 16 inputs, their outputs (K rows) "
                                                      "and, for CycleGAN, the return trip")
-    p.set_defaults(func=_translate)
+    p.set_defaults(func=_translate, parser=p)
 
 
 def _add_project(sub, run, data, dev) -> None:
@@ -99,7 +118,7 @@ def _add_project(sub, run, data, dev) -> None:
     p.add_argument("inputs", nargs="+", help="image files, or one .npz")
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the grid")
     p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.1, help="the optimiser's learning rate (default %(default)s)")
     p.add_argument("--w-plus", action="store_true", help="one w per layer (closer fits, less editable)")
     p.add_argument("--feature-weight", type=float, default=1.0, help="weight of the evaluator's feature loss "
                                                                      "(0: pixels only)")
@@ -108,13 +127,17 @@ def _add_project(sub, run, data, dev) -> None:
     p.add_argument("--keep", default="coarse", help="style groups each edit keeps: coarse, middle, fine, "
                                                     "comma-separated (default coarse: the digit's shape)")
     p.add_argument("--save", metavar="FILE.npz", help="also save the styles (ws), projections and their MSE")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_project)
+    p.add_argument("--seed", type=int, default=0, help="seed of the start and of the edits' codes (default "
+                                                       "%(default)s)")
+    p.set_defaults(func=_project, parser=p)
 
 
 def _add_latent(sub, run, data, dev) -> None:
-    p = sub.add_parser("latent", help="interpolation, traversal and arithmetic grids in a generator's latent space")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = sub.add_parser("latent", help="interpolation, traversal and arithmetic grids in a generator's latent space",
+                       description="Grids that show what a trained generator's latent space holds: walks between "
+                                   "codes, one dimension at a time, a 2-D manifold, attribute arithmetic and, for "
+                                   "StyleGAN, style mixing and truncation. `gankit latent VERB --help` for each.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, help="the grid to draw")
     common = argparse.ArgumentParser(add_help=False, parents=[run])
     common.add_argument("-o", "--output", required=True, metavar="FILE.png", help="the grid")
     common.add_argument("--seed", type=int, default=0, help="seed of the random codes (default %(default)s)")
@@ -141,7 +164,10 @@ def _add_latent(sub, run, data, dev) -> None:
     t.add_argument("--steps", type=int, default=9, help="images per row (default %(default)s)")
     t.add_argument("--radius", type=float, default=3.0, help="the sweep's end in prior s.d. (default %(default)s)")
     m = verbs.add_parser("manifold", parents=[common], help="two latent dimensions over the prior's quantiles "
-                                                            "(a VAE with a 2-D latent space: all of it)")
+                                                            "(a VAE with a 2-D latent space: all of it)",
+                         description="A STEPS x STEPS grid: two latent dimensions set to evenly spaced quantiles of "
+                                     "the standard normal prior (the other dimensions 0), as in Kingma and Welling's "
+                                     "figure; for a VAE with a 2-D latent space it shows the whole learned manifold.")
     m.add_argument("--steps", type=int, default=20, help="a STEPS x STEPS grid (default %(default)s)")
     m.add_argument("--dims", default="0,1", help="the two dimensions (default %(default)s)")
     a = verbs.add_parser("arithmetic", parents=[common], help="add and subtract mean codes of attributes",
@@ -152,6 +178,8 @@ def _add_latent(sub, run, data, dev) -> None:
     a.add_argument("-n", type=int, default=4000, help="codes drawn to find the attribute means (default %(default)s)")
     a.add_argument("--evaluator", default=None, help="evaluator (default: the run's dataset's own)")
     p.set_defaults(func=_latent)
+    for leaf in (i, mx, tr, t, m, a):
+        leaf.set_defaults(parser=leaf)  # the verb's own usage line on a bad argument
 
 
 def _add_eval(sub, run, data, dev) -> None:
@@ -163,7 +191,7 @@ def _add_eval(sub, run, data, dev) -> None:
                                    "test RMSE, MAE and R^2.")
     p.add_argument("target", help="run directory, .safetensors checkpoint, or .npz of samples")
     p.add_argument("--data", metavar="NAME", help="the dataset the .npz samples imitate (mnist, digits, toy2d, ...)")
-    p.add_argument("-n", "--n", type=int, default=None, help="samples to draw from a run (default 10000; 2500 "
+    p.add_argument("-n", type=int, default=None, help="samples to draw from a run (default 10000; 2500 "
                                                            "for 2-D points)")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets (default 0)")
     p.add_argument("--evaluator", help="built-in evaluator name or .safetensors file (default: the dataset's own)")
@@ -178,7 +206,7 @@ def _add_eval(sub, run, data, dev) -> None:
                    help="VAE runs: the bounds on the first N test images (default all)")
     p.add_argument("--psi", type=float, default=None, help="StyleGAN runs: score samples truncated in W with this psi")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=_eval)
+    p.set_defaults(func=_eval, parser=p)
 
 
 def _add_predict(sub, run, data, dev) -> None:
@@ -187,8 +215,9 @@ def _add_predict(sub, run, data, dev) -> None:
                                    "header) or an .npz with an 'x' array (N, D), in the features' own units; the "
                                    "predictions (N, T), in the targets' units, go to a .csv or to an .npz ('pred').")
     p.add_argument("inputs", metavar="INPUTS", help=".csv or .npz of features")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.csv|FILE.npz")
-    p.set_defaults(func=_predict)
+    p.add_argument("-o", "--output", required=True, metavar="FILE.csv|FILE.npz",
+                   help="where the predictions go: a headerless .csv, or an .npz ('pred')")
+    p.set_defaults(func=_predict, parser=p)
 
 
 def _add_encode(sub, run, data, dev) -> None:
@@ -197,20 +226,23 @@ def _add_encode(sub, run, data, dev) -> None:
                                    "'codes' float32 (N, d) and, for a labelled split, 'labels' int64 (N,).")
     p.add_argument("inputs", nargs="?", help=".npz of images (arr_0, uint8 (N, H, W, C)); default: a split of the "
                                             "run's own dataset")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.npz")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.npz", help="where the codes go")
     p.add_argument("--split", default="test", choices=["train", "test"], help="which split (default test)")
-    p.set_defaults(func=_encode)
+    p.set_defaults(func=_encode, parser=p)
     d = sub.add_parser("decode", parents=[run], help="autoencoders: images from an .npz of codes",
                        description="Decode the 'codes' array of an .npz (as gankit encode writes) into images.")
     d.add_argument("codes", help=".npz with a 'codes' array (N, d)")
     d.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png (grid) or .npz")
     d.add_argument("-n", type=int, default=None, help="the first N codes (default: 64 for a .png, all for an .npz)")
-    d.set_defaults(func=_decode)
+    d.set_defaults(func=_decode, parser=d)
 
 
 def _add_evaluator(sub, run, data, dev) -> None:
-    p = sub.add_parser("evaluator", help="train an evaluator (feature network) on your own labelled images")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    p = sub.add_parser("evaluator", help="train an evaluator (feature network) on your own labelled images",
+                       description="The metrics (FID, KID, precision/recall, modes) compare features of an "
+                                   "evaluator, a classifier trained by gankit. Built-in ones cover digits, mnist and "
+                                   "mnist_colour; for your own images train one (docs/evaluation.md).")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, help="what to do (train)")
     t = verbs.add_parser("train", parents=[dev], help="train a CNN classifier whose features the metrics use",
                          description="Train an evaluator on a labelled dataset (a folder with one sub-folder per "
                                      "class, optionally split into train/ and test/), score it on the test split "
@@ -219,14 +251,15 @@ def _add_evaluator(sub, run, data, dev) -> None:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                    help="data settings, e.g. --set data.root=DIR --set data.size=32 (repeatable)")
     t.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the .safetensors file")
-    t.add_argument("--epochs", type=int, default=4)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--epochs", type=int, default=4, help="passes over the train split (default %(default)s), but "
+                                                          "never fewer than 200 steps: a small folder gets more")
+    t.add_argument("--batch-size", type=int, default=128, help="images per step (default %(default)s)")
+    t.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (default %(default)s)")
     t.add_argument("--width", type=int, default=32, help="channels of the first convolution (default 32)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the weights and the batches (default %(default)s)")
     t.add_argument("--force", action="store_true", help="write the evaluator even when its test accuracy is near "
                                                         "chance (refused otherwise; the file records it)")
-    t.set_defaults(func=_evaluator_train)
+    t.set_defaults(func=_evaluator_train, parser=t)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -236,13 +269,14 @@ def _add_evaluator(sub, run, data, dev) -> None:
 def _train(args: argparse.Namespace) -> None:
     from . import api
     from .config import dump_config
-    how = dict(overrides=args.overrides, out=args.out, resume=args.resume)
+    overrides = args.overrides + ([f"train.device={args.device}"] if args.device else [])
+    how = dict(overrides=overrides, out=args.out, resume=args.resume)
     if args.print_config:
         return print(dump_config(api.resolved_config(args.config, **how)), end="")
     if args.dry_run:
-        counts = api.dry_run(args.config, **how)
-        return print("dry run passed (one step on one batch; nothing written): "
-                     + ", ".join(f"{name} {n:,} parameters" for name, n in counts.items()))
+        api.dry_run(args.config, **how)  # the header above gave the parameter counts
+        return print("dry run passed: data, models and evaluation set up, one step trained on one batch; "
+                     "nothing written")
     run_dir = api.train(args.config, overwrite=args.overwrite, **how)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
@@ -277,7 +311,8 @@ def _project(args: argparse.Namespace) -> None:
 
 def _latent(args: argparse.Namespace) -> None:
     from .api import latent_to_file
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "verb", "run", "output", "device", "func")}
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("command", "verb", "run", "output", "device", "threads", "func", "parser")}
     rows, path = latent_to_file(args.run, args.verb, args.output, device=args.device, **options)
     if rows:
         print(f"rows: {rows}")
@@ -324,11 +359,26 @@ def _evaluator_train(args: argparse.Namespace) -> None:
           f"({record['test_split']}; chance {record['chance']:.4f}), sha256 {record['sha256']}")
 
 
+def _set_threads(args: argparse.Namespace) -> None:
+    """``--threads N``, or, on a terminal, a note when the CPU is busy with other programs and PyTorch would use
+    several threads (they then wait for each other: often several times slower than one)."""
+    import torch
+
+    from .train.device import busy_cpu_note
+    if getattr(args, "threads", None) is not None:
+        torch.set_num_threads(args.threads)
+    elif sys.stderr.isatty() and int(os.environ.get("RANK", "0")) == 0 and (note := busy_cpu_note()):
+        print(f"note: {note}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gankit`` command; returns the exit code."""
     from .errors import GankitError, Interrupted
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # said by the verb's own parser, so that the usage line shown is the verb's
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        _set_threads(args)
         args.func(args)
     except GankitError as exc:
         rank = int(os.environ.get("RANK", "0"))

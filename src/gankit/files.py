@@ -9,6 +9,7 @@ file.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,8 @@ def save_samples(samples: torch.Tensor, path: str | Path, nrow: int | None = Non
 
 def writable(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
     """``path`` checked before anything is computed: a suffix among ``suffixes``, not a folder, and a parent
-    that is a folder (created when missing). ``what``: what is written, in the plural."""
+    that is a folder (created when missing, and said on stderr, so that a typo in a folder's name does not leave
+    files somewhere unexpected without a word). ``what``: what is written, in the plural."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         choices = " or ".join(("an " if s[1] in "aefhilmnorsx" else "a ") + s for s in suffixes[:4])  # an .npz
@@ -57,7 +59,11 @@ def writable(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise GankitError(f"cannot write {what} to {path}: {parent} is a file, not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        missing = next(p for p in reversed(path.parents) if not p.exists())  # the first folder that is created
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"note: created the folder {missing}" + (f" (and {path.parent} inside it)" if missing != path.parent
+                                                        else "") + f" for {path.name}", file=sys.stderr)
     return path
 
 
@@ -82,6 +88,8 @@ def read_array(path: str | Path, key: str, what: str, hint: str) -> np.ndarray:
     """The array ``key`` (``what`` it holds) of an ``.npz``, its sizes checked before anything is allocated;
     ``hint`` says how to make one."""
     path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"{what} file not found: {path}" + (" (a folder)" if path.is_dir() else ""))
     try:
         with load_npz(path) as npz:
             if key not in npz.files:
@@ -101,11 +109,14 @@ def read_table(path: str | Path) -> np.ndarray:
     if suffix == ".npz":
         x = np.asarray(read_array(path, "x", "features", "save features as np.savez(path, x=features)"),
                        dtype=np.float32)
+    elif not path.is_file():
+        raise GankitError(f"features file not found: {path}")
     else:
         try:
             x = np.loadtxt(path, delimiter=",", dtype=np.float32, ndmin=2)
         except (OSError, ValueError) as exc:
-            raise GankitError(f"cannot read features from {path}: {exc}; the .csv must hold numbers only, with no "
+            why = " ".join(str(exc).split()).rstrip(".")
+            raise GankitError(f"cannot read features from {path}: {why}; the .csv must hold numbers only, with no "
                               "header row") from None
     if x.ndim != 2 or not np.isfinite(x).all():
         raise GankitError(f"{path}: expected a finite (N, D) table of features, got shape {x.shape}"

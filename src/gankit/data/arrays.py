@@ -89,7 +89,7 @@ def _regression_table(x: np.ndarray, y: np.ndarray, path: Path, cfg: DataConfig)
 def _array_path(root: str | None) -> Path:
     """The ``.npz``/``.npy`` file named by ``data.root``."""
     if root is None:
-        raise DataError("arrays: data.root is not set; point it at a .npz or .npy file (--set data.root=FILE)")
+        raise DataError("arrays: data.root is not set; set data.root to a .npz or .npy file")
     path = user_path(root)
     if path.suffix.lower() not in (".npz", ".npy"):
         raise DataError(f"{path} is not a .npz or .npy file; the arrays source reads only those (data.root=FILE)")

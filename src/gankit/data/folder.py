@@ -7,7 +7,8 @@ Layout rules (``data.root`` is the folder):
 * Labels: image files directly in the split folder -> unlabelled; only sub-folders -> one class per sub-folder
   (sorted names -> 0..K-1; images anywhere below a class folder belong to it); a mix of both -> error.
 * Files: .png .jpg .jpeg .bmp .gif .webp .tif .tiff (any case). Hidden files (``.name``) and OS litter
-  (Thumbs.db, desktop.ini) are skipped; any other file that Pillow cannot read as one of those is an error naming it.
+  (Thumbs.db, desktop.ini) are skipped silently, files without an image's extension (notes.txt, a README) with a
+  note on stderr naming them; a file with an image's extension that Pillow cannot read is an error naming it.
 * Pixels: the first frame, EXIF orientation applied, alpha dropped, 16-bit scaled to 8-bit. Every image is converted
   to ``data.channels`` when set, else to RGB if any image is in colour, else to grey.
 * Size: with ``data.size`` each image's shorter side is resized to it (box filter when shrinking, bilinear when
@@ -20,6 +21,8 @@ Layout rules (``data.root`` is the folder):
 
 from __future__ import annotations
 
+import re
+import sys
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -56,7 +59,7 @@ def load_folder(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayDa
 def split_folder(root: str | None, split: str) -> Path:
     """The folder that holds ``split``: ``root/<split>`` when root has train/ or test/, else root (train only)."""
     if root is None:
-        raise DataError("folder: data.root is not set; point it at a folder of images (--set data.root=DIR)")
+        raise DataError("folder: data.root is not set; set data.root to a folder of images")
     path = user_path(root)
     if not path.is_dir():
         raise DataError(f"{path} is not a folder; set data.root to a folder of images")
@@ -85,11 +88,33 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".") and path.name.lower() not in IGNORED_NAMES
 
 
+def _image_files(files: list[Path], where: Path, required: bool = True) -> list[Path]:
+    """The files with an image's extension; the others are skipped with a note (once per folder and process), or,
+    when ``required`` and nothing else is there, named in the error."""
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    others = [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if not others:
+        return images
+    names = ", ".join(str(p.relative_to(where)) for p in others[:SHOWN_BAD_FILES])
+    names += f" and {len(others) - SHOWN_BAD_FILES} more" if len(others) > SHOWN_BAD_FILES else ""
+    if not images and required:
+        raise DataError(f"{where} holds no images, only {len(others)} other file(s) ({names}); add image files "
+                        f"({' '.join(sorted(IMAGE_SUFFIXES))}) or fix data.root")
+    if where not in _NOTED:
+        _NOTED.add(where)
+        print(f"note: skipped {len(others)} file(s) in {where} that are not images by their extension: {names}",
+              file=sys.stderr)
+    return images
+
+
+_NOTED: set[Path] = set()  # folders whose skipped files were already named
+
+
 def list_images(folder: Path) -> tuple[list[Path], list[int] | None, list[str]]:
-    """The files under ``folder``, their labels (None when unlabelled) and the sorted class names."""
+    """The image files under ``folder``, their labels (None when unlabelled) and the sorted class names."""
     entries = sorted(p for p in folder.iterdir() if _visible(p))
     dirs = [p for p in entries if p.is_dir()]
-    files = [p for p in entries if not p.is_dir()]
+    files = _image_files([p for p in entries if not p.is_dir()], folder, required=not dirs)
     if dirs and files:
         raise DataError(f"{folder} mixes files ({files[0].name}, ...) with class sub-folders ({dirs[0].name}/, ...); "
                         "put every image in a class sub-folder, or remove the sub-folders for unlabelled data")
@@ -105,8 +130,8 @@ def _class_files(folder: Path, dirs: list[Path]) -> tuple[list[Path], list[int],
     files: list[Path] = []
     labels: list[int] = []
     for label, d in enumerate(dirs):
-        found = sorted(p for p in d.rglob("*") if not p.is_dir() and _visible(p)
-                       and not any(part.startswith(".") for part in p.relative_to(d).parts))
+        found = _image_files(sorted(p for p in d.rglob("*") if not p.is_dir() and _visible(p)
+                                    and not any(part.startswith(".") for part in p.relative_to(d).parts)), d)
         if not found:
             raise DataError(f"class folder {d} holds no images; add images or remove it from {folder}")
         files += found
@@ -156,12 +181,29 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise DataError(f"possible decompression bomb: {exc}") from None
     except DataError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+    except UnidentifiedImageError:
+        raise DataError(_unreadable(path)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(_plain(f"{type(exc).__name__}: {exc}")) from None
     except Exception as exc:  # noqa: BLE001  Pillow's plugins raise what they meet in a damaged file (struct.error,
         # TypeError, IndexError, ... from malformed EXIF or headers; found by tests/test_fuzz_readers.py): the file
         # is unreadable, not gankit broken
-        raise DataError(f"damaged image data ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+        raise DataError(_plain(f"damaged image data ({type(exc).__name__}: {exc})")) from None
+
+
+def _unreadable(path: Path) -> str:
+    """Why Pillow found no image in ``path``, in a user's words."""
+    try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        empty = False
+    return "an empty file" if empty else f"not a readable {path.suffix.lower()[1:].upper()} image (damaged, or " \
+                                         "another kind of file under an image's name)"
+
+
+def _plain(message: str) -> str:
+    """One line, without the reprs of Python's file objects that Pillow's messages carry."""
+    return re.sub(r"\s*<_io\.\w+ name=[^>]*>", "", message).replace("\n", " ").strip()
 
 
 def _open_file(path: Path) -> BinaryIO:
@@ -229,7 +271,7 @@ def _check_same_size(images: list[Image.Image], files: list[Path]) -> None:
     for im, path in zip(images, files):
         if im.size != first:
             raise DataError(f"images have different sizes ({files[0]} is {first[0]}x{first[1]}, {path} is "
-                            f"{im.size[0]}x{im.size[1]}); resize them with --set data.size=N")
+                            f"{im.size[0]}x{im.size[1]}); set data.size=N to resize them")
     if first[0] != first[1]:
-        raise DataError(f"images are {first[0]}x{first[1]}, not square ({files[0]}); resize and centre-crop them "
-                        "with --set data.size=N")
+        raise DataError(f"images are {first[0]}x{first[1]}, not square ({files[0]}); set data.size=N to resize "
+                        "and centre-crop them")

@@ -69,16 +69,16 @@ def locate_mnist(cfg: DataConfig, split: str) -> Path:
         return download.download_mnist(base / SUBFOLDER if (base / SUBFOLDER).is_dir() else base)
     names = " and ".join(f"{n}[.gz]" for n in split_files(split))
     raise DataError(f"MNIST {split} files not found: looked for {names} in {base} and {base / SUBFOLDER} (from "
-                    f"{source}); set data.root or ${ENV_VAR} to the folder holding them, or add "
-                    "--set data.download=true when online")
+                    f"{source}); set data.root or ${ENV_VAR} to the folder holding them, or set "
+                    "data.download=true when online")
 
 
 def _require(folder: Path, name: str) -> Path:
     """The existing ``name[.gz]`` in ``folder``, or a one-line error."""
     path = find_file(folder, name)
     if path is None:
-        raise DataError(f"{folder / name}[.gz] not found next to the other MNIST files; copy it there, or add "
-                        "--set data.download=true when online")
+        raise DataError(f"{folder / name}[.gz] not found next to the other MNIST files; copy it there, or set "
+                        "data.download=true when online")
     return path
 
 

@@ -85,7 +85,7 @@ def unpaired_indices(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
 def _root(root: str | None, source: str) -> Path:
     """``data.root`` as an existing folder, or a one-line error."""
     if root is None:
-        raise DataError(f"{source}: data.root is not set; point it at the dataset folder (--set data.root=DIR)")
+        raise DataError(f"{source}: data.root is not set; set data.root to the dataset folder")
     path = user_path(root)
     if not path.is_dir():
         raise DataError(f"{source}: {path} is not a folder; set data.root to the dataset folder")
@@ -166,8 +166,8 @@ def _read_side_by_side(files: list[Path], size: int | None) -> tuple[list[Image.
     other = next(((p, im) for p, im in zip(files, images) if im.size != images[0].size), None)
     if size is None and other is not None:
         raise DataError(f"side-by-side pairs have different sizes ({files[0]} is {images[0].width}x"
-                        f"{images[0].height}, {other[0]} is {other[1].width}x{other[1].height}); resize them with "
-                        "--set data.size=N")
+                        f"{images[0].height}, {other[0]} is {other[1].width}x{other[1].height}); set data.size=N "
+                        "to resize them")
     halves = [(_grey_if_equal(im.crop((0, 0, im.height, im.height))),
                _grey_if_equal(im.crop((im.height, 0, im.width, im.height)))) for im in images]
     return [h[0] for h in halves], [h[1] for h in halves]

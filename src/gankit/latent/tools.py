@@ -174,7 +174,11 @@ def attribute_codes(G: nn.Module, evaluator, n: int = 4000, *, generator: torch.
 def _group_mean(z, classes, ink, cls: int, weight: str | None) -> torch.Tensor:
     members = (classes == cls).nonzero().flatten()
     if len(members) < 3:
-        raise GankitError(f"only {len(members)} samples look like a {cls}: draw more (-n) or pick another class")
+        share = len(members) / max(len(classes), 1)
+        advice = ("the generator may not draw it yet (train longer) or pick another class" if share < 1e-3 else
+                  "draw more (-n) or pick another class")  # below 1 in 1,000: more draws hardly help
+        raise GankitError(f"only {len(members)} of {len(classes):,} samples look like a {cls} to the evaluator: "
+                          f"{advice}")
     if weight is not None:
         order = members[ink[members].argsort()]
         third = max(1, len(order) // 3)

@@ -439,16 +439,23 @@ def format_result(result: dict) -> str:
     prov = result["provenance"]
     lines = [f"{prov['samples']}: {prov['num_samples']} samples vs {prov['reference']['dataset']} "
              f"{prov['reference']['split']} ({prov['reference']['size']})"]
-    for key, value in result.items():
-        if key.endswith("_std"):
-            continue
-        if isinstance(value, float):
-            std = result.get(f"{key}_std")
-            lines.append(f"  {key:<18} {value:.4f}" + (f" ± {std:.4f}" if std is not None else ""))
-        elif isinstance(value, int) and not isinstance(value, bool) and key != "step":
-            lines.append(f"  {key:<18} {value}")
-    ev = prov["evaluator"]
-    lines.append(f"features: {ev['name']}" + (f" (sha256 {ev['sha256'][:12]}, {prov['feature_dim']}-d)"
-                                              if "sha256" in ev else ""))
+    shown = [(k, v) for k, v in result.items() if not k.endswith("_std") and (
+        isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and k != "step"))]
+    width = max([18, *(len(k) for k, _ in shown)])
+    for key, value in shown:
+        std = result.get(f"{key}_std")
+        text = f"{value:.4f}" + (f" ± {std:.4f}" if std is not None else "") if isinstance(value, float) else value
+        lines.append(f"  {key:<{width}} {text}")
+    ae = prov.get("autoencoder", {})
+    if "likelihood_n" in ae:  # the bounds may cover fewer test images than the reconstruction scores
+        bound = f"the IWAE bound with k={ae['iwae_k']:,}" if ae["iwae_k"] > 1 else "one sample per image"
+        lines.append(f"likelihood: test_loss, nll and elbo_nll in {ae['units']} on the first {ae['likelihood_n']:,} "
+                     f"{ae['split']} images, {bound}" + (" (binarised)" if ae.get("binarized") else ""))
+    ev = prov.get("evaluator")
+    if prov.get("method"):
+        lines.append(f"computed: {prov['method']}")
+    if ev is not None:
+        lines.append(f"features: {ev['name']}" + (f" (sha256 {ev['sha256'][:12]}, {prov['feature_dim']}-d)"
+                                                  if "sha256" in ev else ""))
     lines += [f"warning: {w}" for w in result["warnings"]]
     return "\n".join(lines)

@@ -163,6 +163,8 @@ def resolve_evaluator_path(name_or_path: str) -> tuple[Path, str, str | None]:
     if name_or_path in BUILTIN:
         return WEIGHTS_DIR / f"{name_or_path}.safetensors", name_or_path, BUILTIN[name_or_path] or None
     path = Path(name_or_path).expanduser()
+    if not path.is_file() and (path.suffix.lower() == ".safetensors" or len(path.parts) > 1):
+        raise GankitError(f"evaluator file not found: {path}" + (" (a folder)" if path.is_dir() else ""))
     if not path.is_file():
         raise GankitError(f"no evaluator {name_or_path!r}: built-in ones are {', '.join(sorted(BUILTIN))}; "
                           "otherwise give a .safetensors file made by `gankit evaluator train`")

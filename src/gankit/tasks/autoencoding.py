@@ -39,6 +39,10 @@ class AutoencodingTask(GenerationTask):
                                                                                              "recon")))
         self.reals = data.x[pick[:self.columns * (self.columns // 2)]].to(self.device)
 
+    def module_label(self, name: str) -> str:
+        """The autoencoder is one module (the family contract calls it the generator): named for what it holds."""
+        return "autoencoder (encoder + decoder)" if name == "generator" else name
+
     def prepare_evaluation(self, data, run_dir: Path) -> None:
         if self.cfg.train.eval_every and not self.has_prior:
             self.say("note: no evaluation during training: a plain autoencoder has no prior to sample from (score "
@@ -92,7 +96,7 @@ def reconstruction_report(run, data_cfg, iwae_k: int, iwae_n: int | None, seed: 
     source = f"{run.config.model.name} reconstructions of {data_cfg.name} test"
     prov["samples"], prov["num_samples"] = source, len(test)
     prov.setdefault("reference", {"dataset": data_cfg.name, "split": name, "size": len(test)})
-    prov.setdefault("evaluator", {"name": "none (pixel-space reconstruction metrics)"})
+    prov.setdefault("method", "reconstruction scores in pixel space (no feature network)")
     return {**out, "provenance": prov, "warnings": notes}
 
 

@@ -96,6 +96,10 @@ class Task:
         counts, data, device and run directory)."""
         return [f"model: {self.cfg.model.name}, trained by the {self.cfg.recipe.name} recipe"]
 
+    def module_label(self, name: str) -> str:
+        """How the header names the module ``name`` when it counts its parameters (default: the name itself)."""
+        return name
+
     # -- while training -------------------------------------------------------------------------------------------
 
     def setup(self, data, run_dir: Path) -> None:

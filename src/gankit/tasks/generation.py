@@ -3,7 +3,8 @@
 Previews are grids of the generator's output on fixed codes (one row per class for a conditional generator with up
 to 16 classes), or scatter plots over the data for 2-D points; training-time evaluation scores
 ``train.eval_samples`` samples, always from the same noise, with the data's evaluator (FID, KID, precision/recall,
-...; the 2-D mixture protocol for points), and the best checkpoint has the lowest FID.
+...; the 2-D mixture protocol for points), and the best checkpoint has the lowest FID (KID when the
+reference is too small for FID, as a user's folder can be).
 """
 
 from __future__ import annotations
@@ -94,12 +95,22 @@ class GenerationTask(Task):
         tc = self.cfg.train
         if tc.eval_every == 0 or not self._evaluable():
             return
-        settings = EvalSettings(n=tc.eval_samples, evaluator=tc.evaluator, device=str(self.device))
+        settings = EvalSettings(n=tc.eval_samples, evaluator=tc.evaluator, device=str(self.device), partial=True)
         evaluation = Evaluation(self.cfg.data, settings)
-        problems = evaluation.check_sizes(tc.eval_samples)
-        if problems:
-            raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems[0]}; raise train.eval_samples or "
-                              "set train.eval_every=0")
+        problems = evaluation.size_problems(tc.eval_samples)
+        n_ref = evaluation.reference_info["size"]
+        if "prdc" in problems:  # nothing worth computing: say which side is too small
+            fix = ("raise train.eval_samples" if tc.eval_samples <= n_ref else
+                   f"give the data more test items (its {evaluation.reference_info['split']} split holds {n_ref})")
+            raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems['prdc']}; {fix}, or set "
+                              "train.eval_every=0")
+        if "fid" in problems and n_ref > tc.eval_samples:  # the setting is what falls short: the user can fix it
+            raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems['fid']}; raise train.eval_samples "
+                              "or set train.eval_every=0")
+        if "fid" in problems:  # a small reference (a user's folder): the rest is still worth watching
+            self.say(f"note: evaluation during training leaves FID out (the reference holds only {n_ref} "
+                     f"{evaluation.reference_info['split']} items; {problems['fid']}); the best checkpoint is "
+                     "picked by KID instead")
         self.evaluation = evaluation
 
     def _evaluable(self) -> bool:
@@ -133,7 +144,8 @@ class GenerationTask(Task):
         n = self.cfg.train.eval_samples
         self.tell(f"evaluating {n:,} samples at step {step} (FID, KID, precision/recall, modes)...")
         x = torch.cat([G.sample(min(EVAL_CHUNK, n - i), generator=g) for i in range(0, n, EVAL_CHUNK)])  # eval mode
-        return Scored(self.evaluation.score(x, source=source), "fid", ("fid", "kid", "precision", "recall", "modes"))
+        result = self.evaluation.score(x, source=source)
+        return Scored(result, "fid" if "fid" in result else "kid", ("fid", "kid", "precision", "recall", "modes"))
 
     def score(self, run, asked: Asked) -> tuple[dict, str | int]:
         """The run's samples (truncated in W with ``psi``) scored against the test split; a conditional generator's

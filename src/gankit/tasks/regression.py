@@ -69,8 +69,8 @@ def regression_report(run, data_cfg, selected: bool = False) -> dict:
     scores = score_regressor(model, test.x, test.y)
     prov = {"samples": f"{run.config.model.name} predictions of {data_cfg.name} test", "num_samples": len(test),
             "reference": {"dataset": data_cfg.name, "split": "test", "size": len(test), "targets": test.y.shape[1]},
-            "evaluator": {"name": "none (rmse and mae pooled over rows and targets, in the targets' units; r2 = "
-                                  "1 - SSE/SST per target about the test mean, averaged over targets)"}}
+            "method": "rmse and mae pooled over rows and targets, in the targets' units; r2 = 1 - SSE/SST per "
+                      "target about the test mean, averaged over targets"}
     warnings = ["this is the checkpoint with the best test score during training: selected on the test split, its "
                 "test scores are optimistic (quote the last checkpoint's, or score rows held out from training)"] \
         if selected else []

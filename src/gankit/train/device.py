@@ -19,7 +19,7 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
     means the GPU of this process's LOCAL_RANK."""
     match = _PATTERN.fullmatch(name) if isinstance(name, str) else None
     if match is None:
-        raise ConfigError(f"{key}={name!r} is not a device gankit trains on: valid choices: {CHOICES}")
+        raise ConfigError(f"{key}={name!r} is not a device gankit knows: valid choices: {CHOICES}")
     if name == "auto":
         name = _auto()
     if name == "mps" and not _mps_available():
@@ -62,3 +62,20 @@ def _check_cuda(name: str, index: str | None, key: str) -> None:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def busy_cpu_note(load: float | None = None, cores: int | None = None, threads: int | None = None) -> str | None:
+    """A note when other programs keep the CPU busy (the 1-minute load average at least the number of cores) and
+    PyTorch would use more than one thread: its threads then wait for each other, which can make small models
+    several times slower than one thread (measured in docs/performance.md). None otherwise, and where the load
+    average is unknown."""
+    try:
+        load = os.getloadavg()[0] if load is None else load
+    except OSError:
+        return None
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    threads = torch.get_num_threads() if threads is None else threads
+    if threads < 2 or load < cores:
+        return None
+    return (f"the CPU is busy (load average {load:.1f} on {cores} cores) and PyTorch uses {threads} threads, which "
+            "then wait for each other; --threads 1 (or OMP_NUM_THREADS=1) is often several times faster here")

@@ -47,10 +47,16 @@ def diversity(x: torch.Tensor) -> float:
     return float(d.sum() / (len(flat) * (len(flat) - 1)))
 
 
+MIN_WARMUP = 100  # a run's length never shortens the warm-up below this (a dry run or a 50-step run never warns)
+
+
 def warmup_steps(cfg: HealthConfig, total_steps: int | None) -> int:
     """Steps before the collapse warnings arm: ``health.warmup_steps``, or 10% of ``total_steps`` when sooner (a
-    short run is watched for most of its length)."""
-    return cfg.warmup_steps if total_steps is None else min(cfg.warmup_steps, total_steps // 10)
+    short run is watched for most of its length), but not below ``MIN_WARMUP`` unless ``health.warmup_steps`` itself
+    is lower."""
+    if total_steps is None:
+        return cfg.warmup_steps
+    return min(cfg.warmup_steps, max(total_steps // 10, MIN_WARMUP))
 
 
 class CollapseMonitor:

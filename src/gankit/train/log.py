@@ -77,15 +77,15 @@ def say(message: str) -> None:
 
 
 def run_header(family: list[str], modules: dict[str, torch.nn.Module], data_info: dict, device: torch.device,
-               train_cfg, run_dir: Path) -> str:
+               train_cfg, run_dir: Path | str, label=lambda name: name) -> str:
     """The lines a run prints before its first step: what trains (``family``: the task's own lines), its
-    parameters per module, the data, where and how it runs, and where it writes."""
-    counts = ", ".join(f"{name} {sum(p.numel() for p in m.parameters()):,}" for name, m in modules.items())
+    parameters per module (named by ``label``), the data, where and how it runs, and where it writes."""
+    counts = ", ".join(f"{label(name)} {sum(p.numel() for p in m.parameters()):,}" for name, m in modules.items())
     data = f"{data_info.get('dataset', '?')}, {data_info.get('size', '?'):,} samples of shape " \
            f"{tuple(data_info.get('sample_shape', ()))}"
     lines = [*family, f"parameters: {counts}", f"data: {data}",
              f"device: {device}, precision {train_cfg.precision}, batch size {train_cfg.batch_size}, "
-             f"{train_cfg.steps:,} steps", f"run directory: {run_dir}"]
+             f"{train_cfg.steps:,} step{'' if train_cfg.steps == 1 else 's'}", f"run directory: {run_dir}"]
     return "\n".join(lines)
 
 

@@ -45,8 +45,9 @@ def in_run_rng(method):
 class Trainer:
     """Trains the family ``cfg.model.name`` with the recipe ``cfg.recipe.name``."""
 
-    def __init__(self, cfg: Config, run_dir: str | Path) -> None:
+    def __init__(self, cfg: Config, run_dir: str | Path, dry_run: bool = False) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.dry_run = dry_run  # a dry run checks the evaluation's set-up but never evaluates
         self.device = resolve_device(cfg.train.device)
         self.dist = Distributed.from_env(self.device)
         self.local_batch = self.dist.local_batch(cfg.train.batch_size)
@@ -117,7 +118,8 @@ class Trainer:
             ckpt.remove_stale_temporaries(self.run_dir / "checkpoints")
         if self.step >= tc.steps:
             return self.run_dir  # resumed a finished run: nothing to do (resume() said so)
-        tell(run_header(self.task.describe_run(), self.modules, self.data_info, self.device, tc, self.run_dir))
+        tell(run_header(self.task.describe_run(), self.modules, self.data_info, self.device, tc,
+                        "none (a dry run writes nothing)" if self.dry_run else self.run_dir, self.task.module_label))
         if self.step == 0:
             self.save_checkpoint()  # something to roll back or resume to, even if the first steps fail
         self.dist.barrier()
@@ -171,7 +173,7 @@ class Trainer:
             return  # rolled back
         if self.step % tc.sample_every == 0:
             self.save_samples()
-        if tc.eval_every and self.step % tc.eval_every == 0:
+        if tc.eval_every and self.step % tc.eval_every == 0 and not self.dry_run:
             self.evaluate()  # before the checkpoint, so that it records the best-so-far
         if self.step % tc.checkpoint_every == 0:
             self._checked_checkpoint()
@@ -209,7 +211,7 @@ class Trainer:
             return False
         if self.step % tc.sample_every != 0:
             self.save_samples()
-        if tc.eval_every and self.step % tc.eval_every != 0:
+        if tc.eval_every and self.step % tc.eval_every != 0 and not self.dry_run:
             self.evaluate()
         if self.step % tc.checkpoint_every != 0:
             return self._checked_checkpoint()
