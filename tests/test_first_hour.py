@@ -4,6 +4,7 @@ what they mean."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -212,17 +213,18 @@ def test_threads_sets_torchs_thread_count_and_refuses_zero(gan_run, tmp_path, ca
 
 def test_a_busy_cpu_note_names_the_load_and_the_fix():
     from gankit.train.device import busy_cpu_note
-    note = busy_cpu_note(load=5.8, cores=2, threads=2)
-    assert "load average 5.8 on 2 cores" in note and "--threads 1" in note and "OMP_NUM_THREADS=1" in note
-    assert busy_cpu_note(load=1.2, cores=2, threads=2) is None  # not busy
-    assert busy_cpu_note(load=9.0, cores=2, threads=1) is None  # one thread already
+    note = busy_cpu_note(busy=1.8, cores=2, threads=2)
+    assert "other programs keep 1.8 of its 2 cores busy" in note and "--threads 1" in note
+    assert "OMP_NUM_THREADS=1" in note
+    assert busy_cpu_note(busy=0.2, cores=2, threads=2) is None  # not busy
+    assert busy_cpu_note(busy=2.0, cores=2, threads=1) is None  # one thread already
 
 
 def test_a_verb_on_a_busy_terminal_says_so(gan_run, tmp_path, capsys, monkeypatch):
-    import os
     import sys
 
-    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    device = sys.modules["gankit.train.device"]
+    monkeypatch.setattr(device, "others_busy_cores", lambda: 64.0)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -230,7 +232,7 @@ def test_a_verb_on_a_busy_terminal_says_so(gan_run, tmp_path, capsys, monkeypatc
         assert main(["sample", str(gan_run), "-n", "4", "-o", str(tmp_path / "a.png"), "--device", "cpu"]) == 0
     finally:
         torch.set_num_threads(before)
-    assert "note: the CPU is busy (load average 64.0" in capsys.readouterr().err
+    assert "note: the CPU is busy (other programs keep 64.0 of its" in capsys.readouterr().err
 
 
 def test_messages_for_files_that_are_not_what_a_verb_expects(gan_run, tmp_path, capsys):
@@ -340,3 +342,60 @@ def test_arithmetic_with_too_few_members_gives_advice_that_fits():
     few[:2] = 7
     with pytest.raises(GankitError, match=r"only 2 of 100 samples .*draw more \(-n\)"):
         _group_mean(z[:100], few, ink[:100], 7, None)
+
+
+def test_on_a_terminal_the_auto_device_is_said_before_the_work(gan_run, tmp_path, capsys, monkeypatch):
+    import sys
+
+    import gankit.api
+    order = []
+    real = gankit.api.sample_to_file
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(gankit.api, "sample_to_file", lambda *a, **k: (order.append("work"), real(*a, **k))[1])
+    device = sys.modules["gankit.train.device"]  # (gankit.train is also the function of that name)
+    monkeypatch.setattr(device, "auto_note", lambda: order.append("note") or "device: cpu (auto: test)")
+    assert main(["sample", str(gan_run), "-n", "4", "-o", str(tmp_path / "a.png")]) == 0
+    assert order == ["note", "work"]
+
+
+def test_gankit_alone_prints_the_help(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: gankit") and "examples" in out and "train" in out
+
+
+def test_a_run_directory_given_as_a_config_says_how_to_resume(gan_run, capsys):
+    one_line_error(capsys, ["train", str(gan_run)], f"{gan_run} is a run directory, not a config",
+                   f"gankit train --out {gan_run} --resume", str(gan_run / "config.yaml"))
+
+
+def test_a_text_file_given_as_an_evaluator_is_named_plainly(gan_run, capsys):
+    one_line_error(capsys, ["eval", str(gan_run), "--evaluator", str(gan_run / "config.yaml")],
+                   "cannot read evaluator", "it is a text file", "gankit evaluator train")
+
+
+def test_the_slowdown_watch_speaks_once_after_settling_and_only_on_a_multithreaded_cpu(monkeypatch):
+    from gankit.train.device import SlowdownWatch
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    watch = SlowdownWatch(torch.device("cpu"))
+    said = [watch.observe(rate) for rate in (100, 110, 105, 40, 30, 20, 10)]
+    assert said[:4] == [None] * 4 and said[4] is not None and said[5:] == [None, None]  # 30 < 110 / 3, once
+    assert "from 110.0 to 30.0 steps/s with 2 threads" in said[4] and "--threads 1" in said[4]
+    early = SlowdownWatch(torch.device("cpu"))
+    assert [early.observe(r) for r in (100, 10, 10)] == [None] * 3  # not before it has settled
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert SlowdownWatch(torch.device("cpu")).active is False  # one thread: the advice is moot
+    assert SlowdownWatch(torch.device("meta")).active is False
+
+
+def test_the_busy_note_counts_free_cores_against_threads():
+    from gankit.train.device import busy_cpu_note
+    assert busy_cpu_note(busy=0.9, cores=2, threads=2) is not None  # one core taken: two threads contend
+    assert busy_cpu_note(busy=0.3, cores=2, threads=2) is None
+    assert busy_cpu_note(busy=1.2, cores=8, threads=4) is None
+
+
+def test_busy_cores_are_measured_from_the_system_less_this_process():
+    from gankit.train.device import others_busy_cores
+    busy = others_busy_cores(0.2)
+    assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 0.5

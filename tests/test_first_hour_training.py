@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import gankit
@@ -140,6 +141,15 @@ def test_eval_still_refuses_when_nothing_can_be_computed(own_folder_run, capsys)
                             "cpu"], "nearest-neighbour metrics need more than k=25", "--force")
 
 
+def test_an_evaluator_trained_on_other_data_is_flagged_and_the_folders_own_is_not(own_folder_run, capsys):
+    run, _, evaluator = own_folder_run
+    foreign = _eval_json(capsys, run, "digits")  # scikit-learn's digits scoring grey squares
+    flagged = [w for w in foreign["warnings"] if "was trained on digits" in w]
+    assert len(flagged) == 1 and "these images are folder (10 classes: c0, c1" in flagged[0], foreign["warnings"]
+    own = _eval_json(capsys, run, evaluator)
+    assert not any("was trained on" in w for w in own["warnings"])
+
+
 def test_training_time_evaluation_on_a_small_folder_leaves_fid_out_and_keeps_the_best_by_kid(own_folder_run,
                                                                                                tmp_path, capsys):
     _, root, evaluator = own_folder_run
@@ -147,10 +157,13 @@ def test_training_time_evaluation_on_a_small_folder_leaves_fid_out_and_keeps_the
     argv = train_args(run, "data.name=folder", f"data.root={root}", "train.device=cpu", "train.steps=4",
                       "train.eval_every=2", "train.eval_samples=300", f"train.evaluator={evaluator}")
     assert main([*argv, "--dry-run"]) == 0  # the dry run sets the evaluation up too, and says the same
-    assert "leaves FID out (the reference holds only 20 holdout" in capsys.readouterr().err
-    assert main(argv) == 0
     err = capsys.readouterr().err
+    assert "leaves FID out: the reference (holdout" in err and "holds only 20 items" in err
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
     assert "leaves FID out" in err and "picked by KID" in err and "raise train.eval_samples" not in err
+    assert "evaluating 300 samples at step 2 (KID, precision/recall, modes)" in out  # not "FID" after all
+    assert "has no test/ folder" in err  # the hold-out is said at training time too
     scores = [json.loads(p.read_text()) for p in sorted((run / "eval").glob("*.json"))]
     assert len(scores) == 2 and all("fid" not in r and r["kid"] == r["kid"] for r in scores)
     best = json.loads((run / "checkpoints" / "best.json").read_text())
@@ -293,3 +306,19 @@ def test_projection_draws_a_bar_over_its_steps_when_asked(capsys):
     assert capsys.readouterr().err == ""
     shown = style.project(G, target, steps=3, generator=torch.Generator().manual_seed(0), progress=True)
     assert "project" in capsys.readouterr().err and torch.equal(quiet.ws, shown.ws)
+
+
+def test_a_run_keeps_absolute_paths_so_it_works_from_any_folder(own_folder_run, tmp_path, monkeypatch, capsys):
+    _, root, evaluator = own_folder_run
+    monkeypatch.chdir(root.parent)  # train with paths relative to here
+    run = tmp_path / "run"
+    assert main(train_args(run, "data.name=folder", f"data.root={root.name}", "train.device=cpu",
+                           f"train.evaluator={evaluator.name}")) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["root"] == str(root.resolve()) and saved["train"]["evaluator"] == str(evaluator.resolve())
+    monkeypatch.chdir(tmp_path)  # elsewhere: the run still finds its data and evaluator
+    capsys.readouterr()
+    assert main(["eval", str(run), "-n", "100", "--kid-subsets", "5", "--json", "--device", "cpu",
+                 "--evaluator", str(evaluator)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["provenance"]["reference"]["size"] == 20 and "kid" in result  # the folder's hold-out, found

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -46,7 +47,7 @@ def train(config: Config | str | Path | None = None, *, overrides: list[str] | t
     (``seed_gan_mnist``), or None for the defaults."""
     if resume:
         return _resume(config, overrides, out)
-    cfg = resolved_config(config, overrides=overrides)
+    cfg = anchored(resolved_config(config, overrides=overrides))
     if out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GankitError("under torchrun, name the run directory (--out RUN_DIR): every process must use the same")
     run_dir = Path(out) if out is not None else next_run_dir(Path("runs"), _config_name(config))
@@ -79,8 +80,22 @@ def resolved_config(config: Config | str | Path | None = None, *, overrides: lis
     return load_config(config, overrides)
 
 
+def anchored(cfg: Config) -> Config:
+    """``cfg`` with its relative paths (data.root, and train.evaluator when it names a file) made absolute, as
+    they resolve from here: the run's config.yaml and checkpoints then work from any folder."""
+    data, tc = cfg.data, cfg.train
+    root = data.root
+    if root and not root.startswith("~") and not Path(root).is_absolute() and Path(root).exists():
+        data = dataclasses.replace(data, root=str(Path(root).resolve()))  # (~: absolute once expanded, or an error)
+    ev = tc.evaluator
+    from .metrics.evaluator import BUILTIN
+    if ev and ev not in BUILTIN and not ev.startswith("~") and not Path(ev).is_absolute() and Path(ev).is_file():
+        tc = dataclasses.replace(tc, evaluator=str(Path(ev).resolve()))
+    return dataclasses.replace(cfg, data=data, train=tc)
+
+
 def _resume(config, overrides, out) -> Path:
-    cfg = resolved_config(config, overrides=overrides, out=out, resume=True)
+    cfg = anchored(resolved_config(config, overrides=overrides, out=out, resume=True))
     run_dir = Path(out)
     trainer = Trainer(cfg, run_dir)
     held = trainer.dist.on_main(lambda: rundir.claim(run_dir, resume=True))  # one writer per run

@@ -374,11 +374,21 @@ def _set_threads(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gankit`` command; returns the exit code."""
     from .errors import GankitError, Interrupted
-    args, extra = build_parser().parse_known_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # `gankit` alone: the help, not a usage error
+        parser.print_help()
+        return 2
+    args, extra = parser.parse_known_args(argv)
     if extra:  # said by the verb's own parser, so that the usage line shown is the verb's
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # which device `auto` picked: on a terminal before the work (a long eval says where it runs), otherwise after
+    # the result, so that a script reading stderr of a failed verb gets its one-line error alone
+    early = getattr(args, "device", None) == "auto" and args.command != "train" and sys.stderr.isatty()
     try:
         _set_threads(args)
+        if early:
+            from .train.device import auto_note
+            print(auto_note(), file=sys.stderr)
         args.func(args)
     except GankitError as exc:
         rank = int(os.environ.get("RANK", "0"))
@@ -389,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130
-    if getattr(args, "device", None) == "auto":  # after the result: a failed verb's error stays one line
+    if getattr(args, "device", None) == "auto" and not early:
         from .train.device import auto_note
         print(auto_note(), file=sys.stderr)
     return 0

@@ -607,9 +607,12 @@ def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping (a path, or the name of a shipped config: :func:`find_config`); a missing, oversized or
     non-UTF-8 file or a parse error is a one-line :class:`ConfigError`."""
     path = find_config(path)
+    if path.is_dir() and (path / "config.yaml").is_file():  # a run directory where a config belongs
+        raise ConfigError(f"{path} is a run directory, not a config: to continue it, gankit train --out {path} "
+                          f"--resume; to train its config again, gankit train {path / 'config.yaml'}")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}" if not path.exists() else
-                          f"config file {path} is not a regular file")
+                          f"config file {path} is {'a folder' if path.is_dir() else 'not a regular file'}")
     raw = parse_yaml(_read_text(path), str(path))
     if raw is None:
         return {}

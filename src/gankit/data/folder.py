@@ -183,8 +183,12 @@ def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise
     except UnidentifiedImageError:
         raise DataError(_unreadable(path)) from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(_plain(f"{type(exc).__name__}: {exc}")) from None
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's refusal (permissions, a vanished file), not the image's fault
+            raise DataError(f"cannot open it: {exc.strerror}") from None
+        raise DataError(_plain(f"damaged image data: {exc}")) from None
+    except (ValueError, SyntaxError) as exc:
+        raise DataError(_plain(f"damaged image data: {exc}")) from None
     except Exception as exc:  # noqa: BLE001  Pillow's plugins raise what they meet in a damaged file (struct.error,
         # TypeError, IndexError, ... from malformed EXIF or headers; found by tests/test_fuzz_readers.py): the file
         # is unreadable, not gankit broken

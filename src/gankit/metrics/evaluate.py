@@ -132,6 +132,7 @@ class Evaluation:
         self.reference_info = {"dataset": data_cfg.name, "split": split, "size": len(reference),
                                "sha256": _data_hash(reference), "data": _data_settings(data_cfg)}
         self.reference = self._reference_features(reference)
+        self.notes += self._mismatch(reference)
         self.last_features: Features | None = None  # the samples' features from the latest score()
         self.reference_info["seconds"] = round(time.monotonic() - started, 2)
 
@@ -146,6 +147,27 @@ class Evaluation:
                               f"images with `gankit evaluator train --data {self.data_cfg.name} --set "
                               "data.root=DIR -o my.safetensors`, then pass --evaluator my.safetensors")
         return load_evaluator(name, self.settings.device)
+
+    def _mismatch(self, reference) -> list[str]:
+        """A warning when an evaluator named by the user was trained on other data than this (another source, or
+        other classes): its features need not describe these images, and every score computed on them is suspect.
+        The built-in pairings (an MNIST evaluator for Stacked MNIST's channels, say) are not questioned."""
+        ev, data = self.evaluator, self.data_cfg
+        if ev is None or self.settings.evaluator in (None, default_evaluator(data.name, data.domain)):
+            return []
+        trained, classes = ev.spec.dataset, list(ev.spec.classes)
+        ours = list(reference.classes) if reference.classes else None
+        if trained == data.name and (ours is None or ours == classes):
+            return []
+
+        def shown(names: list[str]) -> str:
+            return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+        theirs = f"{trained or 'unrecorded data'} ({len(classes)} classes: {shown(classes)})"
+        here = f"{data.name}" + (f" ({len(ours)} classes: {shown(ours)})" if ours else "")
+        return [f"evaluator {ev.name!r} was trained on {theirs}, and these images are {here}: its features need not "
+                "describe them, so read the scores with care (train an evaluator on this data: gankit evaluator "
+                "train)"]
 
     def featurize(self, x: torch.Tensor) -> Features:
         """Features (and class probabilities) of images (N, C, H, W) in [-1, 1] or points (N, 2)."""

@@ -171,6 +171,20 @@ def resolve_evaluator_path(name_or_path: str) -> tuple[Path, str, str | None]:
     return path, path.stem, None
 
 
+def _why_unreadable(path: Path, exc: BaseException) -> str:
+    """Why safetensors could not read ``path``, in a user's words where the first bytes tell (text, a pickle)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        head = b""
+    if len(head) == 8 and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "it is a text file"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return "it is a pickle (as torch.save writes), which gankit never loads"
+    return f"not a safetensors file ({' '.join(str(exc).split())})"
+
+
 def load_evaluator(name_or_path: str, device: torch.device | str = "cpu") -> Evaluator:
     """Load a built-in evaluator by name or one trained by ``gankit evaluator train`` from its file; verifies
     the hashes and refuses a file that does not match."""
@@ -182,7 +196,8 @@ def load_evaluator(name_or_path: str, device: torch.device | str = "cpu") -> Eva
             meta = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise GankitError(f"cannot read evaluator {path}: {exc}") from None
+        raise GankitError(f"cannot read evaluator {path}: {_why_unreadable(path, exc)}; an evaluator is a "
+                          ".safetensors file written by `gankit evaluator train`") from None
     if meta.get("format") != FORMAT:
         raise GankitError(f"{path} is not a gankit evaluator (format {meta.get('format')!r})")
     digest = content_sha256(tensors, meta["spec"])

@@ -116,6 +116,9 @@ def train_evaluator(data_cfg: DataConfig, out: str | Path, *, epochs: int = 4, b
         net = EvaluatorNet(spec).to(device)
     start = time.monotonic()
     steps = training_steps(len(train), epochs, batch_size, min_steps)
+    print(f"training an evaluator on {len(train):,} {data_cfg.name} images of {train.num_classes} classes "
+          f"({c}x{h}x{w}) for {steps:,} steps on {device}; scored on {len(test):,} images ({test_from})")
+    # on stdout, as a training run's header: stderr keeps the bar and a refusal's one line
     _fit(net, train, steps, batch_size, lr, seed, progress)
     acc = accuracy(net, test)
     weak, chance = near_chance(acc, train.num_classes, len(test))

@@ -98,19 +98,20 @@ class GenerationTask(Task):
         settings = EvalSettings(n=tc.eval_samples, evaluator=tc.evaluator, device=str(self.device), partial=True)
         evaluation = Evaluation(self.cfg.data, settings)
         problems = evaluation.size_problems(tc.eval_samples)
-        n_ref = evaluation.reference_info["size"]
+        n_ref, split = evaluation.reference_info["size"], evaluation.reference_info["split"]
         if "prdc" in problems:  # nothing worth computing: say which side is too small
             fix = ("raise train.eval_samples" if tc.eval_samples <= n_ref else
-                   f"give the data more test items (its {evaluation.reference_info['split']} split holds {n_ref})")
+                   f"give the data more test items (its reference, {split}, holds {n_ref})")
             raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems['prdc']}; {fix}, or set "
                               "train.eval_every=0")
         if "fid" in problems and n_ref > tc.eval_samples:  # the setting is what falls short: the user can fix it
             raise ConfigError(f"train.eval_samples={tc.eval_samples}: {problems['fid']}; raise train.eval_samples "
                               "or set train.eval_every=0")
+        for note in evaluation.notes:  # a hold-out standing in for test/, an evaluator trained on other data
+            self.say(f"note: {note}")
         if "fid" in problems:  # a small reference (a user's folder): the rest is still worth watching
-            self.say(f"note: evaluation during training leaves FID out (the reference holds only {n_ref} "
-                     f"{evaluation.reference_info['split']} items; {problems['fid']}); the best checkpoint is "
-                     "picked by KID instead")
+            self.say(f"note: evaluation during training leaves FID out: the reference ({split}) holds only "
+                     f"{n_ref} items, and {problems['fid']}; the best checkpoint is picked by KID instead")
         self.evaluation = evaluation
 
     def _evaluable(self) -> bool:
@@ -142,7 +143,9 @@ class GenerationTask(Task):
         G = averaged or self.generator
         g = torch.Generator(self.device).manual_seed(derive_seed(self.cfg.train.seed, "eval"))
         n = self.cfg.train.eval_samples
-        self.tell(f"evaluating {n:,} samples at step {step} (FID, KID, precision/recall, modes)...")
+        fid = "fid" not in self.evaluation.size_problems(n)
+        self.tell(f"evaluating {n:,} samples at step {step} ({'FID, ' if fid else ''}KID, precision/recall, "
+                  "modes)...")
         x = torch.cat([G.sample(min(EVAL_CHUNK, n - i), generator=g) for i in range(0, n, EVAL_CHUNK)])  # eval mode
         result = self.evaluation.score(x, source=source)
         return Scored(result, "fid" if "fid" in result else "kid", ("fid", "kid", "precision", "recall", "modes"))

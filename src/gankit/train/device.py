@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from pathlib import Path
 
 import torch
 
@@ -64,18 +66,64 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def busy_cpu_note(load: float | None = None, cores: int | None = None, threads: int | None = None) -> str | None:
-    """A note when other programs keep the CPU busy (the 1-minute load average at least the number of cores) and
-    PyTorch would use more than one thread: its threads then wait for each other, which can make small models
-    several times slower than one thread (measured in docs/performance.md). None otherwise, and where the load
-    average is unknown."""
+BUSY_ADVICE = "--threads 1 (or OMP_NUM_THREADS=1) is often several times faster on a busy CPU"
+
+
+def others_busy_cores(interval: float = 0.25) -> float | None:
+    """How many cores other processes kept busy over ``interval`` seconds (Linux's /proc/stat less this process's
+    own time), or None where /proc is not there. Unlike the load average, a run that just ended does not count."""
+    def sample() -> tuple[float, float, float]:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ticks = [int(v) for v in fields]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        own = os.times()
+        return sum(ticks) - idle, own.user + own.system, time.monotonic()
+
     try:
-        load = os.getloadavg()[0] if load is None else load
-    except OSError:
+        busy0, own0, t0 = sample()
+        time.sleep(interval)
+        busy1, own1, t1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return max(0.0, ((busy1 - busy0) / hz - (own1 - own0)) / max(t1 - t0, 1e-6))
+
+
+def busy_cpu_note(busy: float | None = None, cores: int | None = None, threads: int | None = None) -> str | None:
+    """A note when other programs leave fewer free cores (``busy``: cores they keep busy, measured by
+    :func:`others_busy_cores` when None) than PyTorch has threads: its threads then wait for each other, which can
+    make small models several times slower than one thread (measured in docs/performance.md). None otherwise, and
+    where it cannot be measured."""
+    busy = others_busy_cores() if busy is None else busy
+    if busy is None:
         return None
     cores = (os.cpu_count() or 1) if cores is None else cores
     threads = torch.get_num_threads() if threads is None else threads
-    if threads < 2 or load < cores:
+    if threads < 2 or cores - busy >= threads - 0.5:
         return None
-    return (f"the CPU is busy (load average {load:.1f} on {cores} cores) and PyTorch uses {threads} threads, which "
-            "then wait for each other; --threads 1 (or OMP_NUM_THREADS=1) is often several times faster here")
+    return (f"the CPU is busy (other programs keep {busy:.1f} of its {cores} cores busy) and PyTorch uses {threads} "
+            f"threads, which then wait for each other; {BUSY_ADVICE}")
+
+
+class SlowdownWatch:
+    """Training speed (steps per second of the training step alone, evaluations and checkpoints left out) watched
+    over log rows: a note, once, when a CPU run with several threads falls below ``factor`` of its best rate after
+    ``settle`` rows (another program took the cores: the case ``busy_cpu_note`` sees at start-up, arising later)."""
+
+    def __init__(self, device: torch.device, factor: float = 1 / 3, settle: int = 3) -> None:
+        self.active = device.type == "cpu" and torch.get_num_threads() > 1
+        self.factor, self.settle = factor, settle
+        self.best, self.rows, self.said = 0.0, 0, False
+
+    def observe(self, rate: float) -> str | None:
+        """The note for a row's training rate (steps/s), or None."""
+        if not self.active or self.said or rate <= 0:
+            return None
+        self.rows += 1
+        slow = self.rows > self.settle and rate < self.factor * self.best
+        self.best = max(self.best, rate)
+        if not slow:
+            return None
+        self.said = True
+        return (f"training slowed from {self.best:.1f} to {rate:.1f} steps/s with {torch.get_num_threads()} threads: "
+                f"another program may be using the cores; {BUSY_ADVICE} (stop, then --resume with it)")

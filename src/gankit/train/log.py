@@ -96,13 +96,36 @@ def tell(message: str) -> None:
         tqdm.write(message, file=sys.stdout)
 
 
-class LogWindow:
-    """Sums of a step's logged tensors between two log rows; converted to floats only when a row is written."""
+def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
+    """The training bar on stderr: redrawn twice a second on a terminal, at most once a minute in a log file."""
+    terminal = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, disable=not enabled, dynamic_ncols=True, desc="train", unit="step",
+                mininterval=0.5 if terminal else 60)
 
-    def __init__(self) -> None:
+
+class LogWindow:
+    """Sums of a step's logged tensors between two log rows; converted to floats only when a row is written. With
+    a ``watch`` (:class:`gankit.train.device.SlowdownWatch`) it also times the training steps alone, to notice a
+    run that slows down (evaluations and checkpoints are left out)."""
+
+    def __init__(self, watch=None) -> None:
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.since = time.monotonic()
+        self.watch = watch
+        self.step_seconds = 0.0  # time in the training steps themselves
+        self.step_rate = 0.0  # steps/s of the last flushed window's training steps (not logged: a host clock)
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        """Time one training step."""
+        started = time.perf_counter()
+        yield
+        self.step_seconds += time.perf_counter() - started
+
+    def slowdown_note(self) -> str | None:
+        """The watch's note on the last flushed window, if any."""
+        return self.watch.observe(self.step_rate) if self.watch is not None else None
 
     def add(self, logs: dict[str, torch.Tensor]) -> None:
         """Add one step's logs."""
@@ -116,7 +139,8 @@ class LogWindow:
         sums = dist.mean(self.sums) if dist is not None else self.sums
         row = {"step": step, **{k: float(v) / self.count for k, v in sums.items()},
                "steps_per_s": self.count / max(now - self.since, 1e-9)}
-        self.sums, self.count, self.since = {}, 0, now
+        self.step_rate = self.count / self.step_seconds if self.step_seconds > 0 else 0.0
+        self.sums, self.count, self.since, self.step_seconds = {}, 0, now, 0.0
         return row
 
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import Config, save_config, to_dict
 from ..data import load_dataset
@@ -21,11 +20,11 @@ from ..tasks import derive_seed, task_for
 from ..version import __version__
 from . import checkpoint as ckpt
 from .checkpoint import latest_checkpoint
-from .device import resolve_device
+from .device import SlowdownWatch, resolve_device
 from .distributed import Distributed, sharding
 from .ema import EMA
 from .health import CollapseMonitor, diversity, nonfinite_keys, nonfinite_parameters
-from .log import LogWindow, MetricsLog, run_header, say, tell, write_errors
+from .log import LogWindow, MetricsLog, progress_bar, run_header, say, tell, write_errors
 from .precision import autocast_factory, compile_modules
 from .signals import StopRequests
 from .rng import RunRNG
@@ -72,7 +71,7 @@ class Trainer:
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
         self.step, self.best, self.retries = 0, None, 0  # best: {"step", key} of the best checkpoint so far
         self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.dist.is_main)
-        self.window = LogWindow()
+        self.window = LogWindow(SlowdownWatch(self.device))
         self.stops = StopRequests()  # SIGTERM/SIGINT: the loop stops after the current step
         self.task.setup(data, self.run_dir)
         reference = self.task.reference_samples(data)
@@ -124,8 +123,7 @@ class Trainer:
             self.save_checkpoint()  # something to roll back or resume to, even if the first steps fail
         self.dist.barrier()
         deadline = None if tc.max_minutes is None else time.monotonic() + 60 * tc.max_minutes
-        bar = tqdm(total=tc.steps, initial=self.step, disable=not (tc.progress and self.dist.is_main),
-                   dynamic_ncols=True, desc="train", unit="step", mininterval=0.5)
+        bar = progress_bar(tc.steps, self.step, tc.progress and self.dist.is_main)
         with self.stops.listening(), write_errors(self.run_dir):  # a full disk: one line
             self._loop(bar, deadline)
             while not self._finish(bar):  # a rollback at the very end: train the lost steps again
@@ -138,7 +136,7 @@ class Trainer:
         tc = self.cfg.train
         while self.step < tc.steps:
             schedule_learning_rates(self.recipe.optimizers, self.cfg.optim, self.step, tc.steps)
-            with self.autocast(), sharding(self.dist.shard):
+            with self.autocast(), sharding(self.dist.shard), self.window.timed():
                 logs = self.recipe.step(self.sampler, self.noise, self.local_batch)
             if self.dist.active:
                 for module in self.modules.values():
@@ -189,10 +187,12 @@ class Trainer:
             row.update({f"lr/{name}": opt.param_groups[0]["lr"] for name, opt in self.recipe.optimizers.items()})
         self.log.write(row)
         self.log.warn(self.step, self.monitor.observe_row(row))
+        if self.dist.is_main and (note := self.window.slowdown_note()):
+            say(f"note: {note}")
         shown = {k: f"{v:.3f}" for k, v in row.items() if k in self.recipe.shown}
         if self.monitor.active:
             shown["warn"] = "+".join(sorted(self.monitor.active))
-        bar.set_postfix(shown)
+        bar.set_postfix(shown, refresh=False)  # drawn with the next update (at most a frame a minute in a log)
         return True
 
     def _checked_checkpoint(self) -> bool:
