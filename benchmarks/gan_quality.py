@@ -26,10 +26,12 @@ figures that vary are reported per seed and as mean and spread over the seeds):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -210,7 +212,9 @@ def main() -> None:
     parser.add_argument("--stacked-minutes", type=float, default=15.0)
     args = parser.parse_args()
     for name in SUITES if args.suite == "all" else [args.suite]:
-        print(json.dumps({"suite": name, "machine": machine(), **SUITES[name](args)}), flush=True)
+        with contextlib.redirect_stdout(sys.stderr):  # the runs' headers: stdout carries the JSON lines alone
+            result = SUITES[name](args)
+        print(json.dumps({"suite": name, "machine": machine(), **result}), flush=True)
 
 
 if __name__ == "__main__":

@@ -318,7 +318,8 @@ def test_a_run_keeps_absolute_paths_so_it_works_from_any_folder(own_folder_run, 
     assert saved["data"]["root"] == str(root.resolve()) and saved["train"]["evaluator"] == str(evaluator.resolve())
     monkeypatch.chdir(tmp_path)  # elsewhere: the run still finds its data and evaluator
     capsys.readouterr()
-    assert main(["eval", str(run), "-n", "100", "--kid-subsets", "5", "--json", "--device", "cpu",
-                 "--evaluator", str(evaluator)]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["provenance"]["reference"]["size"] == 20 and "kid" in result  # the folder's hold-out, found
+    assert main(["eval", str(run), "-n", "100", "--kid-subsets", "5", "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)  # the run's own evaluator and folder, found from elsewhere
+    assert result["provenance"]["reference"]["size"] == 20 and "kid" in result
+    assert result["provenance"]["evaluator"]["sha256"] == json.loads(evaluator.with_suffix(".json").read_text())[
+        "sha256"]
