@@ -176,7 +176,7 @@ def test_provenance_says_how_it_was_computed(digits_eval, digits_train):
 
 
 def test_size_guards_refuse_and_force_flags(digits_train):
-    with pytest.raises(GankitError, match="twice as many samples"):
+    with pytest.raises(GankitError, match=r"FID needs at least 256 samples and reference items \(twice the "):
         Evaluation(DataConfig(name="digits")).score(digits_train.x[:100])
     forced = Evaluation(DataConfig(name="digits"), EvalSettings(force=True)).score(digits_train.x[:100])
     assert forced["provenance"]["forced"] is True and forced["warnings"]

@@ -4,6 +4,7 @@ what they mean."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -301,8 +302,8 @@ def test_a_vae_evaluation_says_what_its_bounds_cover_and_stays_aligned(vae_run, 
     assert main(["eval", str(vae_run), "-n", "400", "--kid-subsets", "2", "--iwae-k", "3", "--iwae-n", "10",
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "likelihood: test_loss, nll and elbo_nll in nats per image on the first 10 test images, the IWAE bound " \
-           "with k=3" in out, out
+    assert "likelihood: on the first 10 test images, in nats per image: nll is minus the IWAE bound with k=3 " \
+           "samples per image" in out, out
     rows = [line for line in out.splitlines() if line.startswith("  ")]
     assert any(r.split()[0] == "recon_psnr_per_image" for r in rows)
     columns = {len(r) - len(r[2:].split(" ", 1)[1].lstrip()) for r in rows}  # where each value starts
@@ -399,3 +400,23 @@ def test_busy_cores_are_measured_from_the_system_less_this_process():
     from gankit.train.device import others_busy_cores
     busy = others_busy_cores(0.2)
     assert busy is None or 0.0 <= busy <= (os.cpu_count() or 1) + 0.5
+
+
+def test_training_says_the_cpu_is_busy_with_its_header_even_into_a_log(tmp_path, capsys, monkeypatch):
+    import sys
+
+    device = sys.modules["gankit.train.device"]
+    monkeypatch.setattr(device, "others_busy_cores", lambda: 64.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(train_args(tmp_path / "r")) == 0  # stdout and stderr are captured: no terminal
+        out = capsys.readouterr().out
+        assert out.startswith("note: the CPU is busy") and "--threads 1" in out
+        assert main(["eval", str(tmp_path / "r"), "-n", "50", "--kid-subsets", "2", "--force", "--json",
+                     "--device", "cpu"]) == 0
+        json.loads(capsys.readouterr().out)  # a verb's result stays clean off a terminal
+        assert main(["train", "--print-config"]) == 0
+        yaml.safe_load(capsys.readouterr().out)
+    finally:
+        torch.set_num_threads(before)

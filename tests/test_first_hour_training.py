@@ -109,7 +109,7 @@ def test_eval_uses_the_evaluators_hold_out_and_reports_what_needs_no_fid(own_fol
     result = _eval_json(capsys, run, evaluator)
     assert "fid" not in result  # 20 held-out images cannot fit a 128-d covariance
     assert {"kid", "precision", "recall", "density", "coverage", "classifier_score", "modes"} <= set(result)
-    assert any(w.startswith("FID not computed: FID needs at least twice") for w in result["warnings"])
+    assert any(w.startswith("FID not computed: FID needs at least 256 samples") for w in result["warnings"])
     assert any("has no test/ folder" in w and "10%" in w for w in result["warnings"])
     prov = result["provenance"]
     assert prov["not_computed"] == ["fid"] and prov["forced"] is False
@@ -158,7 +158,7 @@ def test_training_time_evaluation_on_a_small_folder_leaves_fid_out_and_keeps_the
                       "train.eval_every=2", "train.eval_samples=300", f"train.evaluator={evaluator}")
     assert main([*argv, "--dry-run"]) == 0  # the dry run sets the evaluation up too, and says the same
     err = capsys.readouterr().err
-    assert "leaves FID out: the reference (holdout" in err and "holds only 20 items" in err
+    assert "leaves FID out: the reference, holdout" in err and "holds only 20 items" in err
     assert main(argv) == 0
     out, err = capsys.readouterr()
     assert "leaves FID out" in err and "picked by KID" in err and "raise train.eval_samples" not in err

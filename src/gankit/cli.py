@@ -360,15 +360,19 @@ def _evaluator_train(args: argparse.Namespace) -> None:
 
 
 def _set_threads(args: argparse.Namespace) -> None:
-    """``--threads N``, or, on a terminal, a note when the CPU is busy with other programs and PyTorch would use
-    several threads (they then wait for each other: often several times slower than one)."""
+    """``--threads N``, or a note when the CPU is busy with other programs and PyTorch would use several threads
+    (they then wait for each other: often several times slower than one). Training (a run, an evaluator) says it
+    on stdout with its header, logged or not; the other verbs on a terminal only (their stdout is their result)."""
     import torch
 
     from .train.device import busy_cpu_note
     if getattr(args, "threads", None) is not None:
-        torch.set_num_threads(args.threads)
-    elif sys.stderr.isatty() and int(os.environ.get("RANK", "0")) == 0 and (note := busy_cpu_note()):
-        print(f"note: {note}", file=sys.stderr)
+        return torch.set_num_threads(args.threads)
+    trains = args.command in ("train", "evaluator") and not getattr(args, "print_config", False)
+    if int(os.environ.get("RANK", "0")) != 0 or not (trains or sys.stderr.isatty()):
+        return None
+    if note := busy_cpu_note():
+        print(f"note: {note}", file=sys.stdout if trains else sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,8 +233,9 @@ class Evaluation:
         s, dim, n_ref = self.settings, self.reference.features.shape[1], len(self.reference.features)
         problems = self._intra_fid_problems(labels)
         if min(n, n_ref) < 2 * dim:
-            problems["fid"] = (f"FID needs at least twice as many samples as feature dimensions ({2 * dim}) to fit "
-                               f"a full-rank covariance; got {n} samples and a reference of {n_ref}")
+            problems["fid"] = (f"FID needs at least {2 * dim} samples and reference items (twice the evaluator's "
+                               f"{dim} feature dimensions) to fit a full-rank covariance; got {n} samples and a "
+                               f"reference of {n_ref}")
         if s.kid_subset_size is not None and s.kid_subset_size > min(n, n_ref):
             problems["kid"] = (f"KID subsets of {s.kid_subset_size} are larger than the {min(n, n_ref)} samples "
                                "available; lower --kid-subset-size or raise -n")
@@ -470,9 +471,11 @@ def format_result(result: dict) -> str:
         lines.append(f"  {key:<{width}} {text}")
     ae = prov.get("autoencoder", {})
     if "likelihood_n" in ae:  # the bounds may cover fewer test images than the reconstruction scores
-        bound = f"the IWAE bound with k={ae['iwae_k']:,}" if ae["iwae_k"] > 1 else "one sample per image"
-        lines.append(f"likelihood: test_loss, nll and elbo_nll in {ae['units']} on the first {ae['likelihood_n']:,} "
-                     f"{ae['split']} images, {bound}" + (" (binarised)" if ae.get("binarized") else ""))
+        k = ae["iwae_k"]
+        lines.append(f"likelihood: on the first {ae['likelihood_n']:,} {ae['split']} images"
+                     + (" (binarised)" if ae.get("binarized") else "") + f", in {ae['units']}: nll is minus the "
+                     f"IWAE bound with k={k:,} samples per image (k=1: the ELBO), elbo_nll minus the ELBO from the "
+                     "same samples, test_loss the training loss")
     ev = prov.get("evaluator")
     if prov.get("method"):
         lines.append(f"computed: {prov['method']}")

@@ -110,7 +110,7 @@ class GenerationTask(Task):
         for note in evaluation.notes:  # a hold-out standing in for test/, an evaluator trained on other data
             self.say(f"note: {note}")
         if "fid" in problems:  # a small reference (a user's folder): the rest is still worth watching
-            self.say(f"note: evaluation during training leaves FID out: the reference ({split}) holds only "
+            self.say(f"note: evaluation during training leaves FID out: the reference, {split}, holds only "
                      f"{n_ref} items, and {problems['fid']}; the best checkpoint is picked by KID instead")
         self.evaluation = evaluation
 

@@ -69,7 +69,7 @@ def _mps_available() -> bool:
 BUSY_ADVICE = "--threads 1 (or OMP_NUM_THREADS=1) is often several times faster on a busy CPU"
 
 
-def others_busy_cores(interval: float = 0.25) -> float | None:
+def others_busy_cores(interval: float = 0.1) -> float | None:
     """How many cores other processes kept busy over ``interval`` seconds (Linux's /proc/stat less this process's
     own time), or None where /proc is not there. Unlike the load average, a run that just ended does not count."""
     def sample() -> tuple[float, float, float]:

@@ -188,7 +188,7 @@ class Trainer:
         self.log.write(row)
         self.log.warn(self.step, self.monitor.observe_row(row))
         if self.dist.is_main and (note := self.window.slowdown_note()):
-            say(f"note: {note}")
+            tell(f"note: {note}")  # with the header on stdout, as the start-up note: stderr keeps errors one line
         shown = {k: f"{v:.3f}" for k, v in row.items() if k in self.recipe.shown}
         if self.monitor.active:
             shown["warn"] = "+".join(sorted(self.monitor.active))
