@@ -247,14 +247,19 @@ def test_messages_for_files_that_are_not_what_a_verb_expects(gan_run, tmp_path, 
                    "--device='gpu' is not a device gankit knows")
 
 
-def test_predict_names_a_missing_table_plainly(tmp_path, capsys):
-    run = tmp_path / "reg"
+@pytest.fixture(scope="module")
+def regressor_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("reg") / "run"
     argv = ["train", "--out", str(run)]
     for item in ("model.name=mlp_regressor", "data.name=diabetes", "train.steps=2", "train.batch_size=8",
                  "train.progress=false", "train.eval_every=0"):
         argv += ["--set", item]
     assert main(argv) == 0
-    capsys.readouterr()
+    return run
+
+
+def test_predict_names_a_missing_table_plainly(regressor_run, tmp_path, capsys):
+    run = regressor_run
     err = one_line_error(capsys, ["predict", str(run), str(tmp_path / "nope.csv"), "-o", str(tmp_path / "p.csv")],
                          f"features file not found: {tmp_path / 'nope.csv'}")
     assert "header" not in err and ".;" not in err
@@ -319,15 +324,8 @@ def test_a_vae_header_names_its_one_module_for_what_it_holds(tmp_path, capsys):
     assert re.search(r"parameters: autoencoder \(encoder \+ decoder\) [\d,]+\n", capsys.readouterr().out)
 
 
-def test_a_regressor_evaluation_says_how_it_was_computed(tmp_path, capsys):
-    run = tmp_path / "reg"
-    argv = ["train", "--out", str(run)]
-    for item in ("model.name=mlp_regressor", "data.name=diabetes", "train.steps=2", "train.batch_size=8",
-                 "train.progress=false", "train.eval_every=0"):
-        argv += ["--set", item]
-    assert main(argv) == 0
-    capsys.readouterr()
-    assert main(["eval", str(run), "--device", "cpu"]) == 0
+def test_a_regressor_evaluation_says_how_it_was_computed(regressor_run, capsys):
+    assert main(["eval", str(regressor_run), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "computed: rmse and mae pooled over rows and targets" in out and "features:" not in out
 

@@ -74,7 +74,7 @@ def others_busy_cores(interval: float = 0.1) -> float | None:
     own time), or None where /proc is not there. Unlike the load average, a run that just ended does not count."""
     def sample() -> tuple[float, float, float]:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        ticks = [int(v) for v in fields]
+        ticks = [int(v) for v in fields[:8]]  # guest time is already counted in user time
         idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
         own = os.times()
         return sum(ticks) - idle, own.user + own.system, time.monotonic()
