@@ -147,3 +147,14 @@ def user_path(root: str, key: str = "data.root") -> Path:
         raise ConfigError(f"{key}={root!r} starts with ~{user}, but this machine has no home folder for {whose}; "
                           "write the path out in full")
     return Path(path)
+
+
+def foreign_kind(head: bytes) -> str | None:
+    """What the first 8 bytes of a file given where a safetensors file belongs say it is instead: "pickle"
+    (``torch.save``'s zip archive or a raw pickle stream), "text" (a config or a log: a safetensors header's length
+    is never printable), or None when they do not tell."""
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return "pickle"
+    if len(head) == 8 and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "text"
+    return None

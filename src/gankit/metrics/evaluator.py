@@ -29,6 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from ..data.limits import foreign_kind
 from ..errors import GankitError
 
 FORMAT = "gankit-evaluator/1"
@@ -178,9 +179,10 @@ def _why_unreadable(path: Path, exc: BaseException) -> str:
             head = fh.read(8)
     except OSError:
         head = b""
-    if len(head) == 8 and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+    kind = foreign_kind(head)
+    if kind == "text":
         return "it is a text file"
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+    if kind == "pickle":
         return "it is a pickle (as torch.save writes), which gankit never loads"
     return f"not a safetensors file ({' '.join(str(exc).split())})"
 

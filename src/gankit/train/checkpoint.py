@@ -30,7 +30,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as serialize
 from torch import nn
 
-from ..data.limits import check_claim, open_regular
+from ..data.limits import check_claim, foreign_kind, open_regular
 from ..errors import GankitError
 from .log import RESUME_ADVICE, replace_text, say, write_failed
 
@@ -429,11 +429,12 @@ def _refuse_pickles(path: Path, head: bytes) -> None:
     """Explain a file whose first bytes (``head``) are no safetensors header but look like a pickle
     (``torch.save``'s zip archive or a raw pickle stream; nothing in it is ever unpickled) or like text (a run's
     config.yaml or metrics.jsonl given where a checkpoint belongs)."""
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+    kind = foreign_kind(head)
+    if kind == "pickle":
         raise GankitError(f"{path} is a pickle (as torch.save writes), not a gankit checkpoint; gankit never "
                           "unpickles, since loading a pickle can run any code. Load it in a trusted session and "
                           "save its tensors with safetensors instead")
-    if len(head) == 8 and all(32 <= b < 127 or b in b"\t\r\n" for b in head):  # a header's length is never text
+    if kind == "text":
         run = f" (its run directory: {path.parent})" if (path.parent / "checkpoints").is_dir() else ""
         raise GankitError(f"{path} is a text file, not a trained model: expected a run directory or a .safetensors "
                           f"checkpoint{run}")
