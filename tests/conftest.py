@@ -76,3 +76,10 @@ if "test_mirrored_pairs" not in DATASETS.names():
     DATASETS.register("test_mirrored_pairs")(lambda cfg, split="train", seed=0: _mirrored_digits(cfg, split, seed))
     DATASETS.register("test_mirrored_unpaired")(
         lambda cfg, split="train", seed=0: _mirrored_digits(cfg, split, seed, paired=False))
+
+
+@pytest.fixture(scope="session")
+def looked_at_runs(tmp_path_factory):
+    """Finished, stopped, crashed (SIGKILL) and translation runs, for the run list, plot and report tests."""
+    from report_runs import make_runs
+    return make_runs(tmp_path_factory.mktemp("looked-at-runs"))

@@ -109,7 +109,9 @@ _FULL_DISK_DRIVER = textwrap.dedent('''
     out["b"] += [cli("train", "--out", run, "--resume", "--set", "train.steps=30"), state()]
     pages = -(-(run / "checkpoints" / "step_0000030.safetensors").stat().st_size // 4096)
     leave_free(pages * 4096)  # room for the next checkpoint, and not a page more for latest.json
-    out["c"] = [cli("train", "--out", run, "--resume", "--set", "train.steps=35"), state()]
+    # (nor for a new TensorBoard event file, which would take that page first: phases a and b have theirs)
+    out["c"] = [cli("train", "--out", run, "--resume", "--set", "train.steps=35", "--set", "train.tensorboard=false"),
+                state()]
     filler.unlink()
     out["c"] += [cli("train", "--out", run, "--resume", "--set", "train.steps=35"), state()]
     print(json.dumps(out))

@@ -55,11 +55,7 @@ def train(config: Config | str | Path | None = None, *, overrides: list[str] | t
     trainer = Trainer(cfg, run_dir)  # data, models and evaluator load before anything on disk is replaced
     # one writer per run; checked again under the lock, and only then are gankit's own files replaced
     held = trainer.dist.on_main(lambda: rundir.claim(run_dir, overwrite=overwrite))
-    try:
-        return trainer.fit()
-    finally:
-        if held is not None:
-            held.release()
+    return _fit(trainer, run_dir, held, _config_name(config))
 
 
 def resolved_config(config: Config | str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = (),
@@ -105,8 +101,23 @@ def _resume(config, overrides, out) -> Path:
         else:  # killed before its first checkpoint: start it, so that a job script can always pass --resume
             print(f"note: no checkpoint in {run_dir} yet: starting from step 0", file=sys.stderr)
             trainer.log.truncate_after(0)
-        return trainer.fit()
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
+    return _fit(trainer, run_dir, held, _config_name(config) if config is not None else None)
+
+
+def _fit(trainer: Trainer, run_dir: Path, held, config_name: str | None) -> Path:
+    """Train under the run's lock (``held``, rank 0's; None on the other ranks), the session recorded in
+    ``RUN/sessions.jsonl`` (how ``gankit runs`` tells finished, stopped and crashed runs apart)."""
+    try:
+        if held is None:
+            return trainer.fit()
+        with rundir.session(run_dir, lambda: trainer.step, trainer.cfg.train.steps, config_name):
+            return trainer.fit()
     finally:
+        trainer.log.close()  # the TensorBoard writer's last events
         if held is not None:
             held.release()
 
@@ -679,5 +690,44 @@ def dry_run(config: Config | str | Path | None = None, *, overrides: list[str] |
     raw["train"].update(steps=1, progress=False)
     with tempfile.TemporaryDirectory(prefix="gankit-dry-run-") as tmp:
         trainer = Trainer(from_dict(raw), Path(tmp) / "run", dry_run=True)
-        trainer.fit()
+        try:
+            trainer.fit()
+        finally:
+            trainer.log.close()
         return {name: sum(p.numel() for p in module.parameters()) for name, module in trainer.modules.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Looking at runs: read from their files alone (gankit.runs), nothing loads a model
+
+
+def list_runs(folder: str | Path = "runs", *, sort: str = "name", reverse: bool = False) -> list[dict]:
+    """One dict per run directory under ``folder`` (``gankit runs``): name, config, family, steps done and
+    planned, status (finished, stopped, crashed, running), best evaluation and its step, wall-clock seconds, last
+    checkpoint."""
+    from .runs.listing import SORT_KEYS, list_runs as listed
+    if sort not in SORT_KEYS:
+        raise GankitError(f"sort by {sort!r}: expected one of {', '.join(SORT_KEYS)}")
+    return listed(folder, sort, reverse)
+
+
+def plot_runs(runs: str | Path | list[str | Path], output: str | Path, *, metrics: list[str] | None = None,
+              smooth: float = 0.0, x: str = "step") -> Path:
+    """Draw the curves of one or several runs into ``output`` (``gankit plot``; PNG, SVG or PDF): the standard
+    panels, or one per ``metrics`` key; needs matplotlib (``pip install 'gankit[plot]'``)."""
+    from .runs.plot import plot_runs as plotted
+    from .runs.run import read_run
+    return plotted([read_run(r) for r in _as_list(runs)], output, metrics, smooth, x)
+
+
+def report(runs: str | Path | list[str | Path], output: str | Path, *, smooth: float = 0.0) -> Path:
+    """Write one self-contained HTML report on one or several runs (``gankit report``): summary, curves, the
+    preview grids through training, evaluations with their provenance, health events, config diff, and a
+    comparison table for several runs; needs matplotlib for the curves."""
+    from .runs.html import write_report
+    from .runs.run import read_run
+    return write_report([read_run(r) for r in _as_list(runs)], output, smooth)
+
+
+def _as_list(runs) -> list:
+    return [runs] if isinstance(runs, (str, Path)) else list(runs)

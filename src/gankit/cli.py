@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode, _add_predict,
                 _add_evaluator):
         add(sub, run, data, dev)
+    _add_looking(sub)
     return parser
 
 
@@ -262,6 +263,47 @@ def _add_evaluator(sub, run, data, dev) -> None:
     t.set_defaults(func=_evaluator_train, parser=t)
 
 
+def _add_looking(sub) -> None:
+    """The verbs that look at runs: read from the files, they load no model (no --device, no --threads)."""
+    p = sub.add_parser("runs", help="list the runs in a folder: status, steps, best FID, time",
+                       description="One row per run directory under DIR (default: runs): its config, model family, "
+                                   "steps done of planned, status (finished, stopped, crashed, running), best "
+                                   "evaluation and its step, training time and last checkpoint.")
+    p.add_argument("folder", nargs="?", default="runs", metavar="DIR", help="where the runs are (default: runs)")
+    p.add_argument("--sort", default="name", choices=["name", "status", "steps", "best", "time", "family"],
+                   help="order of the rows (default: name; best: lowest first)")
+    p.add_argument("--reverse", action="store_true", help="the other way round")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_runs, parser=p)
+
+    p = sub.add_parser("plot", help="curves of one or several runs on shared axes, as a PNG (matplotlib)",
+                       description="The standard panels (losses, D(x) and D(G(z)), FID over steps and over "
+                                   "training minutes, recall, learning rates, other logged terms) of one or several "
+                                   "runs, or the keys named by --metric. Needs matplotlib: pip install "
+                                   "'gankit[plot]'.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    p.add_argument("-o", "--output", default="curves.png", metavar="FILE",
+                   help="the image to write (.png, .svg or .pdf; default curves.png)")
+    p.add_argument("--metric", action="append", default=[], metavar="KEY",
+                   help="plot this key instead of the standard panels (eval/kid, steps_per_s, a pattern such as "
+                        "'eval/*'); repeatable, one panel each")
+    p.add_argument("--time", action="store_true", help="--metric panels over training minutes instead of steps")
+    p.add_argument("--smooth", type=float, default=0.0, metavar="W",
+                   help="smooth training scalars with an exponential moving average of weight W in [0, 1) "
+                        "(default 0: raw; TensorBoard's default is 0.6); evaluations stay raw")
+    p.set_defaults(func=_plot, parser=p)
+
+    p = sub.add_parser("report", help="one self-contained HTML page about one or several runs",
+                       description="Write an HTML report (no network needed to view it, images inlined): summary, "
+                                   "curves, preview grids through training, evaluations and how they were computed, "
+                                   "health events, the config against its defaults, and a comparison table for "
+                                   "several runs.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="default report.html")
+    p.add_argument("--smooth", type=float, default=0.0, metavar="W", help="as for gankit plot")
+    p.set_defaults(func=_report, parser=p)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Each verb: one API call, then what it did, on one line
 
@@ -282,6 +324,29 @@ def _train(args: argparse.Namespace) -> None:
         return  # under torchrun, rank 0 reports
     grids = sorted((run_dir / "samples").glob("*.png"))
     print(f"run directory: {run_dir}" + (f"\nlatest samples: {grids[-1]}" if grids else ""))
+
+
+def _runs(args: argparse.Namespace) -> None:
+    import json
+
+    from .api import list_runs
+    from .runs.listing import format_table
+    rows = list_runs(args.folder, sort=args.sort, reverse=args.reverse)
+    if args.json:
+        return print(json.dumps(rows, indent=2))
+    print(format_table(rows) if rows else f"no runs in {args.folder}")
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from .api import plot_runs
+    path = plot_runs(args.runs, args.output, metrics=args.metric, smooth=args.smooth,
+                     x="minutes" if args.time else "step")
+    print(f"wrote {path}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .api import report
+    print(f"wrote {report(args.runs, args.output, smooth=args.smooth)}")
 
 
 def _sample(args: argparse.Namespace) -> None:

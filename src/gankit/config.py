@@ -182,6 +182,7 @@ class TrainConfig:
     sync_bn: bool = False  # under torchrun: batch-norm statistics over the global batch, not each rank's share
     channels_last: bool = False  # NHWC memory layout for convolutional models (faster convolutions with bf16)
     compile: bool = False  # torch.compile each network's layers; falls back to eager where compilation fails
+    tensorboard: bool = True  # TensorBoard event files in RUN/tensorboard when `tensorboard` is installed; false = off
 
     def __post_init__(self) -> None:
         for key in ("steps", "sample_every", "checkpoint_every", "log_every"):

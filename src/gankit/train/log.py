@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GankitError
+from .board import FOLDER, Board
 from .distributed import Distributed
 
 # why a write failed, in words, for the errno values a user can act on
@@ -145,14 +146,17 @@ class LogWindow:
 
 
 class MetricsLog:
-    """Append-only ``metrics.jsonl``; on resume, rows written after the restored step are dropped."""
+    """Append-only ``metrics.jsonl``; on resume, rows written after the restored step are dropped. Its rows, the
+    warnings and the preview grids are mirrored to TensorBoard (:mod:`gankit.train.board`) with ``tensorboard``."""
 
-    def __init__(self, path: Path, enabled: bool = True) -> None:
+    def __init__(self, path: Path, enabled: bool = True, tensorboard: bool = True) -> None:
         self.path = path
         self.enabled = enabled  # False on the ranks other than 0, which write nothing
+        self.board = Board(path.parent / FOLDER, enabled=enabled and tensorboard)
 
     def write(self, row: dict) -> None:
-        """Append one row, stamped with the time."""
+        """Append one row, stamped with the time; in TensorBoard, its numbers as scalars at its step, or a warning
+        or an event (a rollback, a stop) as text under ``health``."""
         if not self.enabled:
             return
         try:
@@ -161,12 +165,33 @@ class MetricsLog:
                 fh.write(json.dumps({**row, "time": round(time.time(), 3)}) + "\n")
         except OSError as exc:  # a half-written row is dropped by truncate_after on --resume
             raise write_failed(self.path, exc, f"the checkpoints beside it are intact: {RESUME_ADVICE}") from None
+        if "warning" in row:
+            self.board.text(row["step"], row["warning"])
+        elif "event" in row:  # a rollback or a stop: its numbers (the failed step, the retry) are no curves
+            self.board.text(row["step"], ", ".join(f"{k}: {v}" for k, v in row.items() if k != "step"))
+        else:
+            self.board.scalars(row)
 
     def warn(self, step: int, warnings: list[str]) -> None:
         """Each warning on stderr and as a row."""
         for message in warnings:
             say(f"warning at step {step}: {message}")
             self.write({"step": step, "warning": message})
+
+    def image(self, step: int, path: Path) -> None:
+        """A preview grid (a PNG already written) in TensorBoard."""
+        self.board.image(step, path)
+
+    def flush(self) -> None:
+        """Put the TensorBoard events on disk (``metrics.jsonl`` is written row by row)."""
+        self.board.flush()
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer, at the end of a run however it ended. A write that fails here (a
+        full disk) is passed over in silence, so that it never hides why the run ended: every checkpoint flushed the
+        events before it, and those past the last one are marked stale by ``--resume`` anyway."""
+        with contextlib.suppress(OSError):
+            self.board.close()
 
     def record_evaluation(self, folder: Path, step: int, result: dict) -> None:
         """An evaluation: ``folder/step_XXXXXXX.json`` (written whole or not at all) and its numbers as a row."""
@@ -181,8 +206,12 @@ class MetricsLog:
                                      if isinstance(v, (int, float)) and k != "step"}})
 
     def truncate_after(self, step: int) -> None:
-        """Keep the rows up to ``step``; a half-written last line (a killed process) is dropped too."""
-        if not self.enabled or not self.path.is_file():
+        """Keep the rows up to ``step``; a half-written last line (a killed process) is dropped too. TensorBoard's
+        events past ``step`` are marked stale."""
+        if not self.enabled:
+            return
+        self.board.purge_after(step)
+        if not self.path.is_file():
             return
         kept = []
         for line in self.path.read_text(errors="replace").splitlines():

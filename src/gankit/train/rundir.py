@@ -9,10 +9,16 @@ One writer per run: the writer holds an exclusive ``flock`` on ``.gankit-lock`` 
 kernel releases the lock when the process ends, however it ends, so a run killed with SIGKILL never blocks its own
 ``--resume``; a second writer is refused with one line naming the holder (pid, host, start time, command). The
 lock file is never deleted (deleting it would let two writers lock two different files).
+
+Each training session appends two lines to ``sessions.jsonl``: one when it starts (step, time, pid, host, command)
+and one when it ends (step, time, outcome: finished, stopped or crashed, and why). A session killed outright
+(SIGKILL, a power cut) writes no end line: a start with no end and no holder of the lock is a crashed session,
+which is how ``gankit runs`` tells a crashed run from a stopped one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,20 +29,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..version import __version__
-from ..errors import GankitError
+from ..errors import GankitError, Interrupted
 from .log import why_unwritten
 
 MARKER = ".gankit-run.json"
 LOCK = ".gankit-lock"
+SESSIONS = "sessions.jsonl"
 
 # the entries gankit writes in a run directory, by exact name: a folder maps to the patterns of its files
 _STEP = r"step_\d{7,}"
-OWNED_FILES = re.compile(r"config\.yaml|metrics\.jsonl(\.tmp)?|data\.npz|" + re.escape(MARKER))  # data: fit_regressor
+# data.npz: fit_regressor's arrays
+OWNED_FILES = re.compile(r"config\.yaml|metrics\.jsonl(\.tmp)?|sessions\.jsonl|data\.npz|" + re.escape(MARKER))
 OWNED_FOLDERS = {
     "checkpoints": re.compile(rf"({_STEP}|best)\.safetensors(\.tmp)?|(latest|best)\.json(\.tmp)?"
                               r"|\.tmp[A-Za-z0-9]{6}"),
     "samples": re.compile(rf"(recon_)?{_STEP}\.png"),
     "eval": re.compile(rf"{_STEP}(-n\d+)?\.json(\.tmp)?"),
+    "tensorboard": re.compile(r"events\.out\.tfevents\.\d{10,}\..+\.\d+\.\d+"),  # time.host.pid.counter
 }
 
 try:  # POSIX; elsewhere a run is not locked (gankit's machines are Linux)
@@ -149,10 +158,14 @@ def lock(run_dir: Path) -> RunLock:
     return RunLock(path, fd)
 
 
+def _command() -> str:
+    return " ".join(["gankit", *sys.argv[1:]])[:200]
+
+
 def _write_holder(fd: int) -> None:
     """Record who holds the lock, for the message a second writer gets."""
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "command": " ".join(["gankit", *sys.argv[1:]])[:200]}
+              "command": _command()}
     data = json.dumps(holder).encode()
     try:
         os.ftruncate(fd, 0)
@@ -201,4 +214,54 @@ def _mark(run_dir: Path) -> None:
                           f"{why_unwritten(exc)}") from None
 
 
-__all__ = ["MARKER", "LOCK", "is_run", "check_target", "remove_run_files", "lock", "claim", "RunLock"]
+def is_locked(run_dir: Path) -> bool:
+    """True while a process holds the run directory's lock (a run training now); never takes the lock for long."""
+    path = Path(run_dir) / LOCK
+    if fcntl is None or not path.is_file():  # pragma: no cover - no flock: nothing can tell
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a writer holds LOCK_EX
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the shared lock taken above
+
+
+def _append_session(run_dir: Path, record: dict) -> None:
+    """One line of ``sessions.jsonl``; a failed write (a full disk) loses the record, never the run."""
+    with contextlib.suppress(OSError):
+        with open(Path(run_dir) / SESSIONS, "a") as fh:
+            fh.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
+
+
+@contextlib.contextmanager
+def session(run_dir: Path, step, planned: int, config: str | None = None):
+    """Record a training session in ``sessions.jsonl`` around the block that trains: its start, and its end with
+    the outcome (``step`` is called for the step reached; ``planned`` is train.steps). The outcome is
+    ``finished`` at train.steps, ``stopped`` for a signal or train.max_minutes, ``crashed`` for an error."""
+    start = {"event": "start", "step": step(), "planned": planned, "pid": os.getpid(), "host": socket.gethostname(),
+             "command": _command()}
+    _append_session(run_dir, {**start, **({"config": config} if config else {})})
+    outcome, reason = "crashed", None
+    try:
+        yield
+        done = step()
+        outcome, reason = ("finished", None) if done >= planned else ("stopped", "train.max_minutes reached")
+    except (Interrupted, KeyboardInterrupt) as exc:
+        outcome, reason = "stopped", str(exc).split(";")[0].split(":")[0] or "interrupted"
+        raise
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+        raise
+    finally:
+        _append_session(run_dir, {"event": "end", "step": step(), "outcome": outcome,
+                                  **({"reason": reason} if reason else {})})
+
+
+__all__ = ["MARKER", "LOCK", "SESSIONS", "is_locked", "session", "is_run", "check_target", "remove_run_files", "lock",
+           "claim", "RunLock"]

@@ -70,7 +70,8 @@ class Trainer:
         self.sampler = BatchSampler(data, derive_seed(seed, "data"), self.device)
         self.noise = torch.Generator(self.device).manual_seed(derive_seed(seed, "noise"))
         self.step, self.best, self.retries = 0, None, 0  # best: {"step", key} of the best checkpoint so far
-        self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.dist.is_main)
+        board = cfg.train.tensorboard and not self.dry_run  # (a dry run's folder is deleted when it ends)
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.dist.is_main, tensorboard=board)
         self.window = LogWindow(SlowdownWatch(self.device))
         self.stops = StopRequests()  # SIGTERM/SIGINT: the loop stops after the current step
         self.task.setup(data, self.run_dir)
@@ -213,9 +214,7 @@ class Trainer:
             self.save_samples()
         if tc.eval_every and self.step % tc.eval_every != 0 and not self.dry_run:
             self.evaluate()
-        if self.step % tc.checkpoint_every != 0:
-            return self._checked_checkpoint()
-        return True
+        return self.step % tc.checkpoint_every == 0 or self._checked_checkpoint()
 
     @in_run_rng
     def save_samples(self) -> Path | None:
@@ -225,6 +224,7 @@ class Trainer:
         shown = self.task.preview(self.run_dir / "samples" / f"step_{self.step:07d}.png", self.averaged)
         if shown is None:
             return None
+        self.log.image(self.step, shown.path)
         if shown.samples is not None:
             self.log.warn(self.step, self.monitor.observe_samples(shown.samples, self.step))
         return shown.path
@@ -257,6 +257,7 @@ class Trainer:
         folder = self.run_dir / "checkpoints"
         if not self.dist.is_main:
             return folder / ("best.safetensors" if best else ckpt.step_file(self.step))
+        self.log.flush()  # TensorBoard's events too: every run ends with a checkpoint
         tensors, meta = ckpt.capture(self.saved_modules(), self.recipe.optimizers, self.recipe, self.sampler,
                                      self.noise, self.device)
         meta.update(step=self.step, config=to_dict(self.cfg), data=self.data_info, best=self.best,
