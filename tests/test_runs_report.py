@@ -164,3 +164,57 @@ def test_the_report_holds_the_run_files_numbers_and_every_grid(runs):
     frames = re.findall(r'<img class="frame" data-step="(\d+)"', page)
     assert frames.count("120") == 1 and len(frames) >= 6 + 4  # finished: steps 20..120; the others theirs
     assert "no training-time evaluation" in page and "crashed" in page and "Comparison" in page
+
+
+def _stderr_on_a_terminal(args: list[str]) -> str:
+    """What ``gankit ARGS`` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0 columns wide
+    chunks: list[bytes] = []
+
+    def drain():
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    env = {**os.environ, "PYTHONPATH": str(Path(gankit.__file__).parents[1]), "COLUMNS": "120"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "gankit", *args], stdout=subprocess.PIPE, stderr=slave,
+                              env=env, timeout=300)
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    assert done.returncode == 0, b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_long_verbs_show_a_bar_on_a_terminal_and_none_with_quiet(runs, tmp_path):
+    pix = runs["translation"]
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, arr_0=np.zeros((600, 16, 16, 1), np.uint8))
+    shown = _stderr_on_a_terminal(["translate", str(pix), str(inputs), "-o", str(tmp_path / "out.npz"),
+                                   "--threads", "1"])
+    assert re.search(r"translate:\s+\d+%\|.*\| \d/3 ", shown), shown  # 600 images in batches of 256
+    quiet = _stderr_on_a_terminal(["translate", str(pix), str(inputs), "-o", str(tmp_path / "out2.npz"),
+                                   "--threads", "1", "--quiet"])
+    assert "translate" not in quiet and "%|" not in quiet
+    assert _stderr_on_a_terminal(["sample", str(runs["finished"]), "-n", "3000", "-o", str(tmp_path / "s.npz"),
+                                  "--threads", "1"]).count("sample:") >= 1

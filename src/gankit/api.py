@@ -285,7 +285,8 @@ class LoadedRun:
             if seed is not None:
                 torch.manual_seed(seed)
             outs = [self._batched(lambda part: G.translate(part, stochastic=samples > 1, generator=generator),
-                                  x.float(), batch_size) for _ in range(samples)]
+                                  x.float(), batch_size, f"translate {k + 1}/{samples}" if samples > 1 else "translate")
+                    for k in range(samples)]
         return outs[0] if samples == 1 else torch.stack(outs, dim=1)
 
     # -- autoencoders: encode, decode, reconstruct ----------------------------------------------------------------

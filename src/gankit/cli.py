@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     threads = argparse.ArgumentParser(add_help=False)  # every verb that computes takes --threads
+    threads.add_argument("--quiet", action="store_true",
+                         help="no progress bars (they show on a terminal only, and training's at most once a "
+                              "minute in a log file)")
     threads.add_argument("--threads", type=_positive, default=None, metavar="N",
                          help="CPU threads for PyTorch (default: one per core); on a CPU other programs keep busy, "
                               "--threads 1 is often several times faster")
@@ -377,7 +380,7 @@ def _project(args: argparse.Namespace) -> None:
 def _latent(args: argparse.Namespace) -> None:
     from .api import latent_to_file
     options = {k: v for k, v in vars(args).items()
-               if k not in ("command", "verb", "run", "output", "device", "threads", "func", "parser")}
+               if k not in ("command", "verb", "run", "output", "device", "threads", "quiet", "func", "parser")}
     rows, path = latent_to_file(args.run, args.verb, args.output, device=args.device, **options)
     if rows:
         print(f"rows: {rows}")
@@ -454,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     # the result, so that a script reading stderr of a failed verb gets its one-line error alone
     early = getattr(args, "device", None) == "auto" and args.command != "train" and sys.stderr.isatty()
     try:
+        from .progress import set_quiet
+        set_quiet(getattr(args, "quiet", False))  # per call: main() runs many times in one test process
         _set_threads(args)
         if early:
             from .train.device import auto_note

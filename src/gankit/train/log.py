@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GankitError
+from ..progress import is_quiet
 from .board import FOLDER, Board
 from .distributed import Distributed
 
@@ -98,10 +99,11 @@ def tell(message: str) -> None:
 
 
 def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
-    """The training bar on stderr: redrawn twice a second on a terminal, at most once a minute in a log file."""
+    """The training bar on stderr: redrawn twice a second on a terminal, at most once a minute in a log file; none
+    with ``--quiet``."""
     terminal = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, disable=not enabled, dynamic_ncols=True, desc="train", unit="step",
-                mininterval=0.5 if terminal else 60)
+    return tqdm(total=total, initial=initial, disable=not enabled or is_quiet(), dynamic_ncols=True, desc="train",
+                unit="step", mininterval=0.5 if terminal else 60)
 
 
 class LogWindow:
