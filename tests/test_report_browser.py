@@ -1,16 +1,10 @@
 """The HTML report as a person sees it: opened from disk in headless Chromium (Debian's chromium and
-chromium-driver packages, driven by Selenium), screenshotted, checked for console errors, for every image
-loaded, for numbers that equal the run's files, and for a sample timeline that steps.
-
-Without a browser the test is skipped here; CI sets GANKIT_BROWSER_TESTS=required (.ci/run installs Chromium),
-where a missing browser fails it instead.
-"""
+chromium-driver packages, driven by Selenium: tests/browser.py), screenshotted, checked for console errors, for
+every image loaded, for numbers that equal the run's files, and for a sample timeline that steps."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -19,41 +13,13 @@ from PIL import Image
 import gankit
 from gankit.runs.listing import number
 
-REQUIRED = os.environ.get("GANKIT_BROWSER_TESTS") == "required"
-
-
-def _need(what: str, found) -> None:
-    if not found:
-        if REQUIRED:
-            pytest.fail(f"{what} is missing and GANKIT_BROWSER_TESTS=required (make browser installs it)")
-        pytest.skip(f"{what} is missing: `make browser` installs Chromium and its driver (Debian packages)")
+from browser import chromium
 
 
 @pytest.fixture
-def browser(tmp_path, monkeypatch):
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        webdriver = None
-    _need("selenium (the test extra)", webdriver)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    _need("chromium", chromium)
-    _need("chromedriver", driver_path)
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not try to download a browser or a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1800", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
+def browser(tmp_path):
+    with chromium(tmp_path) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_report_renders_with_the_runs_numbers_and_a_timeline_that_steps(looked_at_runs, browser, tmp_path):

@@ -6,7 +6,7 @@ a checkpoint, ``load(run).sample(n)`` (``encode``/``decode`` for autoencoders, `
 arrays. Every CLI verb is one call here too, on files: :func:`sample_to_file`, :func:`translate_files` (an image, a
 folder or an .npz), :func:`project_files`, :func:`latent_to_file`, :func:`predict_file`, :func:`encode_to_file`,
 :func:`decode_file` and :func:`train_evaluator`; and on run directories, read from their files, :func:`list_runs`,
-:func:`plot_runs` and :func:`report`. See docs/ for the command line.
+:func:`plot_runs` and :func:`report`; :func:`serve` a page to play with a model. See docs/ for the command line.
 """
 
 # The registries are filled here, once, before anything else: every ``import gankit.<anything>`` runs this file
@@ -14,7 +14,7 @@ folder or an .npz), :func:`project_files`, :func:`latent_to_file`, :func:`predic
 # module needs to import ``components`` itself (which would let data or config reach the models).
 from . import components  # noqa: F401  (first: fills the registries)
 from .api import (LoadedRun, decode_file, encode_to_file, evaluate, latent_to_file, list_runs, load, plot_runs,
-                  predict_file, project_files, report, sample_to_file, save_samples, train, train_evaluator,
+                  predict_file, project_files, report, sample_to_file, save_samples, serve, train, train_evaluator,
                   translate_files)
 from .config import Config, load_config
 from .errors import ConfigError, DataError, GankitError
@@ -23,5 +23,6 @@ from .version import __version__
 
 __all__ = ["Config", "ConfigError", "DataError", "GankitError", "LoadedRun", "decode_file", "encode_to_file",
            "evaluate", "fit_regressor", "latent_to_file", "list_runs", "load", "load_config", "plot_runs",
-           "predict_file", "project_files", "report", "sample_to_file", "save_samples", "train", "train_evaluator",
+           "predict_file", "project_files", "report", "sample_to_file", "save_samples", "serve", "train",
+           "train_evaluator",
            "translate_files", "__version__"]

@@ -732,3 +732,26 @@ def report(runs: str | Path | list[str | Path], output: str | Path, *, smooth: f
 
 def _as_list(runs) -> list:
     return [runs] if isinstance(runs, (str, Path)) else list(runs)
+
+
+def serve(run: str | Path, *, host: str = "127.0.0.1", port: int = 8000, device: str | torch.device = "auto",
+          max_images: int = 64, max_upload_mb: float = 4.0, rate: float = 20.0) -> None:
+    """Serve a local web page to play with a trained run until Ctrl-C (``gankit serve``): seeds, batches,
+    truncation, classes, walks between seeds, style mixing, uploads to translate. Bound to 127.0.0.1 unless
+    ``host`` says otherwise; ``max_images`` per request, ``max_upload_mb`` per upload and ``rate`` requests a
+    second per client bound what the page may ask. Needs FastAPI and uvicorn (``pip install 'gankit[serve]'``)."""
+    from .web.app import Limits, serve as run_server
+    if not 1 <= max_images <= 1024:
+        raise GankitError(f"--max-images {max_images}: expected 1..1024")
+    if not 0 < max_upload_mb <= 64:
+        raise GankitError(f"--max-upload-mb {max_upload_mb:g}: expected a size in (0, 64]")
+    if not 0 < rate <= 1000:
+        raise GankitError(f"--rate {rate:g}: expected requests a second in (0, 1000]")
+    if not 1 <= port <= 65535:
+        raise GankitError(f"--port {port}: expected 1..65535")
+    limits = Limits(max_images=max_images, max_upload_bytes=int(max_upload_mb * 2 ** 20), rate=rate,
+                    burst=max(1, int(2 * rate)))
+    from .web.app import FastAPI
+    if FastAPI is None:  # said before the model loads
+        raise GankitError("gankit serve needs FastAPI and uvicorn, an optional extra: pip install 'gankit[serve]'")
+    run_server(load(run, device=device), Path(run).name, host=host, port=port, limits=limits)

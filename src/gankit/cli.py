@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
     _add_train(sub, threads)  # train's --device is a shortcut for train.device: no default of its own
     for add in (_add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode, _add_predict,
-                _add_evaluator):
+                _add_evaluator, _add_serve):
         add(sub, run, data, dev)
     _add_looking(sub)
     return parser
@@ -266,6 +266,24 @@ def _add_evaluator(sub, run, data, dev) -> None:
     t.set_defaults(func=_evaluator_train, parser=t)
 
 
+def _add_serve(sub, run, data, dev) -> None:
+    p = sub.add_parser("serve", parents=[run], help="a local web page to play with a trained model",
+                       description="Serve a page (FastAPI + uvicorn; pip install 'gankit[serve]') where you move a "
+                                   "seed, a batch size, the truncation and the class, walk between two seeds, mix "
+                                   "StyleGAN styles, or upload an image to translate; every image downloadable. "
+                                   "Bound to 127.0.0.1 (this machine only) unless --host says otherwise.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                                                       "only; 0.0.0.0 opens it to the network, with no password)")
+    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    p.add_argument("--max-images", type=int, default=64, metavar="N",
+                   help="images one request may ask for (default %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=4.0, metavar="MB",
+                   help="largest image upload, in MiB (default %(default)s)")
+    p.add_argument("--rate", type=float, default=20.0, metavar="R",
+                   help="requests a second per client, on average (default %(default)s; bursts of twice that)")
+    p.set_defaults(func=_serve, parser=p)
+
+
 def _add_looking(sub) -> None:
     """The verbs that look at runs: read from the files, they load no model (no --device, no --threads)."""
     p = sub.add_parser("runs", help="list the runs in a folder: status, steps, best FID, time",
@@ -327,6 +345,12 @@ def _train(args: argparse.Namespace) -> None:
         return  # under torchrun, rank 0 reports
     grids = sorted((run_dir / "samples").glob("*.png"))
     print(f"run directory: {run_dir}" + (f"\nlatest samples: {grids[-1]}" if grids else ""))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .api import serve
+    serve(args.run, host=args.host, port=args.port, device=args.device, max_images=args.max_images,
+          max_upload_mb=args.max_upload_mb, rate=args.rate)
 
 
 def _runs(args: argparse.Namespace) -> None:

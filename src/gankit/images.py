@@ -35,23 +35,31 @@ def make_grid(images: np.ndarray, nrow: int, pad: int = 2) -> np.ndarray:
     return grid
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, min_cell: int = 56) -> Path:
-    """Save images (N, C, H, W) in [-1, 1] as a PNG grid; small images are enlarged (nearest) to ``min_cell`` px."""
+def grid_image(images: torch.Tensor, nrow: int | None = None, min_cell: int = 56) -> Image.Image:
+    """Images (N, C, H, W) in [-1, 1] tiled into one Pillow image; small images are enlarged (nearest) to
+    ``min_cell`` px."""
     arr = to_uint8(images)  # (N, H, W, C)
     nrow = nrow or math.ceil(math.sqrt(len(arr)))
     scale = max(1, math.ceil(min_cell / max(arr.shape[1:3])))
     if scale > 1:
         arr = arr.repeat(scale, axis=1).repeat(scale, axis=2)
     grid = make_grid(arr, nrow)
+    return Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, min_cell: int = 56) -> Path:
+    """Save images (N, C, H, W) in [-1, 1] as a PNG grid; small images are enlarged (nearest) to ``min_cell`` px."""
+    image = grid_image(images, nrow, min_cell)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(path)
+    image.save(path)
     return path
 
 
-def save_scatter(real: torch.Tensor | None, fake: torch.Tensor, path: str | Path, size: int = 512,
-                 limit: float | None = None) -> Path:
-    """Scatter 2-D points: real (optional) in grey, generated in red, on a canvas spanning [-limit, limit]^2."""
+def scatter_image(real: torch.Tensor | None, fake: torch.Tensor, size: int = 512,
+                  limit: float | None = None) -> Image.Image:
+    """2-D points as a Pillow image: real (optional) in grey, generated in red, on a canvas spanning
+    [-limit, limit]^2."""
     fake = fake.detach().float().cpu()
     real = fake[:0] if real is None else real.detach().float().cpu()
     if limit is None:
@@ -65,6 +73,13 @@ def save_scatter(real: torch.Tensor | None, fake: torch.Tensor, path: str | Path
         pix = ((points.clamp(-limit, limit) / limit + 1) * 0.5 * (size - 1)).round().to(torch.int64)
         for x, y in pix.tolist():
             draw.ellipse([x - 1, size - 1 - y - 1, x + 1, size - 1 - y + 1], fill=colour)
+    return img
+
+
+def save_scatter(real: torch.Tensor | None, fake: torch.Tensor, path: str | Path, size: int = 512,
+                 limit: float | None = None) -> Path:
+    """Scatter 2-D points: real (optional) in grey, generated in red, on a canvas spanning [-limit, limit]^2."""
+    img = scatter_image(real, fake, size, limit)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

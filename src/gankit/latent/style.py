@@ -97,6 +97,19 @@ def mixing_grid(G: nn.Module, cols: int = 6, *, generator: torch.Generator | Non
     return _render(G, torch.cat(rows)), names
 
 
+def mix_pair(G: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, psi: float | None = None
+             ) -> tuple[torch.Tensor, list[str]]:
+    """(images, names) for two codes (1, D) each: A, B, then A with B's styles at each non-empty group."""
+    require_stylegan(G)
+    ws_a, ws_b = _styles(G, z_a, psi), _styles(G, z_b, psi)
+    rows, names = [ws_a, ws_b], ["A", "B"]
+    for name, layers in style_groups(G).items():
+        if len(layers):
+            rows.append(take_styles(ws_a, ws_b, layers))
+            names.append(f"A with B's {name} styles")
+    return _render(G, torch.cat(rows)), names
+
+
 def truncation_grid(G: nn.Module, psis: list[float], cols: int = 8, *,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """(len(psis) * cols, C, H, W): row i shows the same ``cols`` codes truncated with psis[i] (psi 0: w_avg)."""
@@ -215,7 +228,5 @@ def edit_grid(G: nn.Module, projection: Projection, edits: int = 6, keep: str = 
     return _render(G, torch.cat(out))
 
 
-__all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_styles", "mixing_grid", "parse_groups", "project",
-           "require_stylegan",
-           "style_groups",
-           "take_styles", "truncation_grid", "w_interpolation_grid"]
+__all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_pair", "mix_styles", "mixing_grid", "parse_groups",
+           "project", "require_stylegan", "style_groups", "take_styles", "truncation_grid", "w_interpolation_grid"]

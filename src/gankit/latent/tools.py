@@ -108,6 +108,15 @@ def interpolation_grid(G: nn.Module, rows: int = 8, steps: int = 10, spherical: 
     return _render(G, z, _labels_for(G, len(z), label, device))
 
 
+def walk_between(G: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 8, spherical: bool = True, *,
+                 label: int | None = None) -> torch.Tensor:
+    """(steps, ...) samples walking from the code ``z_a`` (D,) to ``z_b`` (D,), both ends included."""
+    device = next(G.parameters()).device
+    t = torch.linspace(0, 1, steps, device=device)
+    z = (slerp if spherical else lerp)(z_a.to(device), z_b.to(device), t)
+    return _render(G, z, _labels_for(G, steps, label, device))
+
+
 def traversal_grid(G: nn.Module, dims: list[int] | None = None, steps: int = 9, radius: float = 3.0, *,
                    generator: torch.Generator | None = None, label: int | None = None) -> torch.Tensor:
     """(len(dims) * steps, ...) samples: row i sweeps latent dimension dims[i] over [-radius, radius]."""
