@@ -218,3 +218,18 @@ def test_long_verbs_show_a_bar_on_a_terminal_and_none_with_quiet(runs, tmp_path)
     assert "translate" not in quiet and "%|" not in quiet
     assert _stderr_on_a_terminal(["sample", str(runs["finished"]), "-n", "3000", "-o", str(tmp_path / "s.npz"),
                                   "--threads", "1"]).count("sample:") >= 1
+
+
+def test_rollbacks_are_health_events_not_curves(tmp_path):
+    from gankit.runs.html import _health
+    from gankit.runs.run import Run
+    rows = [{"step": 10, "d_loss": 0.7, "g_loss": 1.2, "steps_per_s": 50.0, "time": 1.0},
+            {"step": 12, "event": "rollback", "reason": "non-finite d_loss in the losses", "failed_step": 12,
+             "retry": 1, "time": 2.0},
+            {"step": 20, "warning": "D(G(z)) near 0 for 100 steps", "time": 3.0}]
+    run = Run(path=tmp_path, rows=rows)
+    keys = [k for panel in standard_panels([run]) for k in panel.keys]
+    assert keys == ["d_loss", "g_loss"]  # no curve of failed_step or retry
+    shown = _health(run)
+    assert "step 12: rollback: non-finite d_loss in the losses (failed_step 12, retry 1)" in shown
+    assert "step 20: D(G(z)) near 0 for 100 steps" in shown

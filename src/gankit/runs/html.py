@@ -194,8 +194,16 @@ def _health(run: Run) -> str:
     events = run.warnings
     if not events:
         return "<h3>Health events</h3>\n<p class=\"none\">none: no warning during training</p>\n"
-    items = "".join(f"<li>step {int(e.get('step', 0)):,}: {_e(str(e['warning']))}</li>\n" for e in events)
+    items = "".join(f"<li>step {int(e.get('step', 0)):,}: {_e(_event_text(e))}</li>\n" for e in events)
     return f"<h3>Health events</h3>\n<ul class=\"health\">\n{items}</ul>\n"
+
+
+def _event_text(event: dict) -> str:
+    """A warning's message, or a rollback's or a stop's fields (``rollback: non-finite d_loss ..., retry 1``)."""
+    if "warning" in event:
+        return str(event["warning"])
+    rest = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("step", "event", "reason", "time"))
+    return f"{event['event']}: {event.get('reason', '')}" + (f" ({rest})" if rest else "")
 
 
 def _config(run: Run) -> str:

@@ -47,7 +47,7 @@ def logged_keys(runs: list[Run]) -> list[str]:
     """Every numeric key the runs logged (training rows, then evaluations), in first-seen order."""
     keys: dict[str, None] = {}
     for run in runs:
-        for row in run.rows:
+        for row in run.scalar_rows:
             for k, v in row.items():
                 if k not in _NOT_PLOTTED and isinstance(v, (int, float)) and not isinstance(v, bool):
                     keys.setdefault(k, None)
@@ -98,7 +98,7 @@ def series(run: Run, key: str, x: str = "step", smooth: float = 0.0) -> tuple[li
     """``(xs, ys)`` of ``key`` in ``run``: steps or training minutes; ``smooth`` in [0, 1) smooths training
     scalars with a debiased exponential moving average (0: raw)."""
     xs, ys = [], []
-    for row in run.rows:
+    for row in run.scalar_rows:
         value = row.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or "step" not in row:
             continue

@@ -68,8 +68,15 @@ class Run:
 
     @property
     def warnings(self) -> list[dict]:
-        """The health events: ``{"step", "warning"}`` rows."""
-        return [r for r in self.rows if "warning" in r]
+        """The health events: warnings (``{"step", "warning"}``), and rollbacks and stops after a NaN
+        (``{"step", "event", "reason", ...}``)."""
+        return [r for r in self.rows if "warning" in r or "event" in r]
+
+    @property
+    def scalar_rows(self) -> list[dict]:
+        """The rows whose numbers are curves: log rows and evaluations (not the health events, whose numbers, a
+        failed step or a retry count, are no curves)."""
+        return [r for r in self.rows if "warning" not in r and "event" not in r]
 
     @property
     def best_key(self) -> str | None:
