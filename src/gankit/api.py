@@ -28,6 +28,7 @@ from .files import (IMAGE_SUFFIXES, read_codes, read_inputs, read_samples, read_
                     save_samples, writable)
 from .files import fit_images, save_image, save_images, write_codes, write_table
 from .images import save_grid, to_channels, to_uint8
+from .interop.folder import is_model_folder, read_model_folder
 from . import latent
 from .latent import style
 from .metrics.evaluate import EvalSettings, Evaluation
@@ -39,6 +40,7 @@ from .train.device import resolve_device
 from .train import rundir
 from .train.checkpoint import checkpoints_newest_first
 from .train import checkpoint as ckpt
+from .version import __version__
 
 
 def train(config: Config | str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = (),
@@ -133,14 +135,16 @@ def next_run_dir(root: Path, name: str) -> Path:
 
 
 class LoadedRun:
-    """A trained run rebuilt from one checkpoint: its config, modules and the uniform ``sample`` verb (``predict``
-    for a regressor)."""
+    """A trained run rebuilt from one checkpoint (or model folder, ``source``): its config, modules and the uniform
+    ``sample`` verb (``predict`` for a regressor)."""
 
-    def __init__(self, config: Config, modules: dict[str, torch.nn.Module], step: int, data_info: dict) -> None:
+    def __init__(self, config: Config, modules: dict[str, torch.nn.Module], step: int, data_info: dict,
+                 source: Path | None = None) -> None:
         self.config = config
         self.modules = modules
         self.step = step
         self.data_info = data_info
+        self.source = source
         self.task = task_for(config, self.device)  # the family's contract: how its runs are scored
         self.task.modules = modules
 
@@ -334,23 +338,42 @@ def _device(device: str | torch.device) -> torch.device:
 
 
 def load(path: str | Path, device: str | torch.device = "auto") -> LoadedRun:
-    """Rebuild a run from a run directory (its latest checkpoint) or from a checkpoint file alone, on ``device``
-    (``auto``: CUDA when present, else CPU)."""
+    """Rebuild a run from a run directory (its latest checkpoint), a checkpoint file alone, a model folder that
+    :func:`export` wrote (``format="hub"``), or a model on the Hugging Face Hub, ``hf://USER/NAME[@REVISION]``
+    (read from the local cache, or downloaded into it), on ``device`` (``auto``: CUDA when present, else CPU)."""
+    if isinstance(path, str) and path.startswith("hf://"):
+        path = _hub().download(path)
     path = Path(path)
     if not path.exists():
-        raise GankitError(f"no run or checkpoint at {path}")
+        hint = "; a model on the Hugging Face Hub is named hf://USER/NAME" if re.fullmatch(
+            r"[\w.-]+/[\w.-]+", str(path)) else ""
+        raise GankitError(f"no run or checkpoint at {path}{hint}")
     device = _device(device)
-    file = latest_checkpoint(path) if path.is_dir() else path
-    tensors, meta = ckpt.load_checkpoint(file, device)
+    if is_model_folder(path):
+        file, (tensors, meta) = path, read_model_folder(path)
+    else:
+        file = latest_checkpoint(path) if path.is_dir() else path
+        tensors, meta = ckpt.load_checkpoint(file, device)
     cfg = from_dict(meta["config"])
     data = meta["data"]
-    modules = build_models(cfg.model, tuple(data["sample_shape"]), data["num_classes"], seed=0)
+    modules = _kept(build_models(cfg.model, tuple(data["sample_shape"]), data["num_classes"], seed=0), meta, file)
     if any(k.startswith("model.generator_ema.") for k in tensors):
         modules["generator_ema"] = copy.deepcopy(modules["generator"])
     for name, module in modules.items():
         ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         module.to(device).eval()
-    return LoadedRun(cfg, modules, int(meta["step"]), data)
+    return LoadedRun(cfg, modules, int(meta["step"]), data, source=file)
+
+
+def _kept(modules: dict[str, torch.nn.Module], meta: dict, file: Path) -> dict[str, torch.nn.Module]:
+    """The modules a model folder keeps (its ``modules``; a checkpoint keeps them all)."""
+    if "modules" not in meta:
+        return modules
+    missing = [name for name in meta["modules"] if name not in modules]
+    if missing:
+        raise GankitError(f"{file}: it holds a module {missing[0]!r}, which model {meta['config']['model']['name']!r} "
+                          f"does not have ({', '.join(modules)})")
+    return {name: modules[name] for name in meta["modules"]}
 
 
 def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str] | tuple[str, ...] = (),
@@ -363,8 +386,8 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     ``iwae_k`` > 1, the IWAE bound on the first ``iwae_n`` test items (default all); a regressor's is its test
     RMSE, MAE and R^2 in the targets' units. ``psi`` scores a StyleGAN's samples truncated in W (recorded in the
     provenance). A run's result is also
-    written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false."""
-    target = Path(target)
+    written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false (a model folder is not written to)."""
+    source, target = target, Path(target)  # source: as given (an hf:// id is no path)
     # partial: a failed FID (or KID) size guard drops that metric, with a warning, instead of the whole evaluation
     opts = EvalSettings(**{"partial": True, **settings, "device": str(_device(settings.get("device", "auto")))})
     if psi is not None and target.suffix == ".npz":
@@ -377,17 +400,17 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     if data is not None:
         raise GankitError("data (--data) is for .npz samples; a run evaluates against its own dataset (change "
                           "its settings with data.KEY=VALUE overrides)")
-    run = load(target, device=opts.device)
+    run = load(source, device=opts.device)
     if opts.evaluator is None:
         opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
     if psi is not None and not hasattr(run.modules.get("generator"), "truncate"):
         raise GankitError(f"psi truncates a StyleGAN's styles in W; this run's model ({run.config.model.name}) has "
                           "none")
-    asked = Asked(_data_config(to_dict(run.config)["data"], overrides), opts, str(target), psi, iwae_k, iwae_n,
+    asked = Asked(_data_config(to_dict(run.config)["data"], overrides), opts, str(source), psi, iwae_k, iwae_n,
                   selected=target.name.startswith("best"))
     result, n = run.task.score(run, asked)
     result["step"] = run.step
-    if write and target.is_dir():
+    if write and target.is_dir() and not is_model_folder(target):
         psi_tag = "" if psi is None else f"-psi{psi:g}"
         _write_evaluation(target / "eval" / f"step_{run.step:07d}-n{n}{psi_tag}.json", result)  # beside, not over
     return result
@@ -699,6 +722,126 @@ def dry_run(config: Config | str | Path | None = None, *, overrides: list[str] |
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Taking a model out of gankit: an ONNX file, or a model folder in the Hugging Face Hub's layout
+
+EXPORT_FORMATS = ("onnx", "hub")
+
+
+@dataclass
+class Exported:
+    """What :func:`export` wrote: the ONNX file or model folder, a one-line description (the graph's inputs and
+    output, or the folder's files), the largest difference onnxruntime showed against PyTorch on example inputs
+    (None: not run), and the address of the upload (``push``)."""
+
+    path: Path
+    summary: str
+    max_diff: float | None = None
+    url: str | None = None
+
+
+def export(run: LoadedRun | str | Path, output: str | Path, *, format: str = "onnx", push: str | None = None,
+           device: str | torch.device = "auto", **options) -> Exported:
+    """Take a trained model out of gankit (``gankit export``). ``format="onnx"`` writes the family's verb as one
+    ONNX graph with a dynamic batch axis: a generator's samples from given codes, a translator, an autoencoder's
+    decoder (``part="encoder"``: its encoder), a regressor's predictions; ``direction`` picks CycleGAN's generator,
+    ``psi`` and ``noise`` StyleGAN's inputs (docs/export.md lists each family's inputs and outputs).
+    ``format="hub"`` writes a model folder in the Hugging Face Hub's layout (config.json, model.safetensors, a
+    README.md model card, samples.png) that :func:`load` and every verb read back; ``push`` ("USER/NAME") also
+    uploads it."""
+    if format not in EXPORT_FORMATS:
+        raise GankitError(f"unknown export format {format!r}; valid choices: {', '.join(EXPORT_FORMATS)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    if format == "onnx":
+        if push is not None:
+            raise GankitError("--push uploads a model folder: use it with --format hub")
+        return _export_onnx(run, writable(output, (".onnx",), "ONNX models"), device, options)
+    if options:
+        raise GankitError(f"--{next(iter(options))} shapes an ONNX graph; a model folder keeps the whole model: "
+                          "drop it, or use --format onnx")
+    return _export_folder(run, Path(output), device, push)
+
+
+def _export_onnx(run: LoadedRun | str | Path, target: Path, device, options: dict) -> Exported:
+    from .interop.onnx_file import OPSET, write_onnx  # torch.onnx's exporter loads only when asked for
+
+    run = _run(run, device)
+    graph = run.task.export_graph(run, options)
+    meta = {"gankit.version": __version__, "gankit.model": run.config.model.name, "gankit.step": str(run.step),
+            "gankit.source": run.source.name if run.source else ""}
+    diff = write_onnx(graph, target, meta)
+    shown = [f"{name} {graph.docs[name][:graph.docs[name].find(')') + 1]}" for name in [*graph.inputs, graph.output]]
+    summary = f"{', '.join(shown[:-1])} -> {shown[-1]}; opset {OPSET}, dynamic batch B"
+    return Exported(target, summary, diff)
+
+
+def _export_folder(run: LoadedRun | str | Path, folder: Path, device, push: str | None) -> Exported:
+    from .interop.card import CardFacts, model_card
+    from .interop.folder import check_target, model_files
+    from .registry import MODELS
+
+    hub = _hub()
+    folder = check_target(folder)
+    if push is not None:
+        hub.check_repo_id(push)
+    run = _run(run, device)
+    used = run.task.used_modules()
+    modules = {name: run.modules.get(f"{name}_ema", run.modules[name]) for name in used}
+    ema = any(f"{name}_ema" in run.modules for name in used)
+    run_dir = _run_dir_of(run.source)
+    target = f"hf://{push}" if push else str(folder)
+    grid, caption = _card_grid(run, run_dir)
+    config = to_dict(run.config)
+    facts = CardFacts(name=push.split("/")[1] if push else folder.resolve().name, model=run.config.model.name,
+                      task=MODELS.meta(run.config.model.name).get("task", "?"), data=run.data_info, step=run.step,
+                      ema=ema, usage=run.task.usage(target, run.data_info), grid=caption, config=config,
+                      run_dir=run_dir)
+    source = {"run": run_dir.name if run_dir else None, "file": run.source.name if run.source else None, "ema": ema}
+    files = model_files(modules, config, run.data_info, run.step, source, model_card(facts), grid)
+    url = hub.save(files, folder, push)
+    names = [n for n in ("config.json", "model.safetensors", "README.md", "samples.png") if (folder / n).is_file()]
+    return Exported(folder, ", ".join(names), url=url)
+
+
+def _run_dir_of(source: Path | None) -> Path | None:
+    """The run directory a checkpoint (or run directory) belongs to, or None (a model folder, a lone file)."""
+    if source is None:
+        return None
+    for candidate in (source, source.parent.parent):
+        if candidate.is_dir() and rundir.is_run(candidate):
+            return candidate
+    return None
+
+
+def _card_grid(run: LoadedRun, run_dir: Path | None) -> tuple[torch.Tensor | Path | None, str | None]:
+    """What a model card shows: samples the family draws from these weights, else the run's last preview up to
+    their step, else nothing; with its caption."""
+    samples = run.task.card_samples(run)
+    if samples is not None:
+        return samples, f"{len(samples)} samples from these weights, seed 0"
+    found = (run_dir / "samples").glob("step_*.png") if run_dir is not None else []
+    previews = sorted(p for p in found if _step_of(p) <= run.step)
+    if previews:
+        return previews[-1], f"The run's preview at step {_step_of(previews[-1]):,} (samples/{previews[-1].name})"
+    return None, None
+
+
+def _step_of(preview: Path) -> int:
+    match = re.fullmatch(r"step_(\d{7,})\.png", preview.name)
+    return int(match.group(1)) if match else 1 << 62
+
+
+def _hub():
+    """:mod:`gankit.interop.hub`, or one line saying how to install huggingface_hub."""
+    try:
+        from .interop import hub
+    except ImportError as exc:
+        if not (exc.name or "").startswith("huggingface_hub"):
+            raise
+        raise GankitError("model folders need huggingface_hub: pip install 'gankit[export]'") from None
+    return hub
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Looking at runs: read from their files alone (gankit.runs), nothing loads a model
 
 
@@ -755,3 +898,44 @@ def serve(run: str | Path, *, host: str = "127.0.0.1", port: int = 8000, device:
     if FastAPI is None:  # said before the model loads
         raise GankitError("gankit serve needs FastAPI and uvicorn, an optional extra: pip install 'gankit[serve]'")
     run_server(load(run, device=device), Path(run).name, host=host, port=port, limits=limits)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sweeps: Optuna studies whose trials are ordinary runs (gankit.sweeps), each trained by its own `gankit train`
+
+from typing import TYPE_CHECKING  # noqa: E402  (the imports below are for the annotations alone)
+
+if TYPE_CHECKING:  # the sweep's modules load when a sweep runs (Optuna is an optional extra)
+    from .sweeps.show import SweepReport
+    from .sweeps.study import SweepResult
+
+
+def sweep(config: str | Path | None = None, space: str | Path | None = None, *, trials: int,
+          overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, storage: str | None = None,
+          study: str | None = None, objective: str = "fid", maximize: bool = False, take: str = "best",
+          seeds: int = 1, workers: int = 1, threads: int | None = None, minutes: float | None = None,
+          trial_minutes: float | None = None, pruner: str = "median", startup_trials: int = 5) -> SweepResult:
+    """Search the config keys named in the ``space`` file (``gankit sweep``) until the study holds ``trials``
+    finished trials, and return a :class:`gankit.sweeps.study.SweepResult`. Each trial trains one setting for
+    ``seeds`` seeds (train.seed + 0, 1, ...), each an ordinary run directory under ``out`` (default
+    sweeps/CONFIG-SPACE), ``workers`` trials at a time with ``threads`` CPU threads per run (default: the cores
+    shared out); its value is the mean over the seeds of each run's ``take`` (best or last) training-time evaluation
+    of ``objective`` (minimised unless ``maximize``). ``pruner`` (median, hyperband, none) stops hopeless trials
+    from their evaluations once ``startup_trials`` are complete; ``minutes`` bounds the time in which trials start,
+    ``trial_minutes`` each trial's runs (train.max_minutes). The study is Optuna's, in ``storage`` (a database URL;
+    default OUT/study.db) under the name ``study`` (default: the folder's name): run again, or on other machines
+    pointed at one database, the command shares and continues it. Needs Optuna (``pip install 'gankit[sweep]'``)."""
+    from .sweeps.study import plan_sweep, run_sweep
+    return run_sweep(plan_sweep(config, space, trials=trials, overrides=overrides, out=out, storage=storage,
+                                study=study, objective=objective, maximize=maximize, take=take, seeds=seeds,
+                                workers=workers, threads=threads, minutes=minutes, trial_minutes=trial_minutes,
+                                pruner=pruner, startup_trials=startup_trials))
+
+
+def show_sweep(folder: str | Path, *, storage: str | None = None, study: str | None = None) -> SweepReport:
+    """What the sweep in ``folder`` found (``gankit sweep --show``), as a :class:`gankit.sweeps.show.SweepReport`:
+    the best setting and a table of the trials as text, the best setting written to ``folder/best.yaml`` (ready for
+    ``gankit train``), and the optimisation history and parameter importances as PNG in ``folder`` (needs
+    matplotlib). ``storage`` and ``study`` as given to :func:`sweep` when not the defaults."""
+    from .sweeps.show import show
+    return show(folder, storage=storage, study=study)

@@ -38,15 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev = argparse.ArgumentParser(add_help=False, parents=[threads])  # ... and --device
     dev.add_argument("--device", default="auto", help="auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N")
     run = argparse.ArgumentParser(add_help=False, parents=[dev])  # what every verb on a trained run takes
-    run.add_argument("run", help="run directory or .safetensors checkpoint")
+    run.add_argument("run", help="run directory, .safetensors checkpoint, model folder (gankit export --format hub) or "
+                                 "hf://USER/NAME")
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE",
                       help="override a data setting, e.g. --set data.root=../shared/data/mnist (repeatable)")
     _add_train(sub, threads)  # train's --device is a shortcut for train.device: no default of its own
     for add in (_add_sample, _add_latent, _add_translate, _add_project, _add_eval, _add_encode, _add_predict,
-                _add_evaluator, _add_serve):
+                _add_export, _add_evaluator, _add_serve):
         add(sub, run, data, dev)
     _add_looking(sub)
+    _add_sweep(sub, threads)
     return parser
 
 
@@ -193,7 +195,8 @@ def _add_eval(sub, run, data, dev) -> None:
                                    "--data. Features come from an evaluator trained by gankit (see docs/evaluation.md)."
                                    " An autoencoder's run also gets its reconstruction scores; a regressor's gets its "
                                    "test RMSE, MAE and R^2.")
-    p.add_argument("target", help="run directory, .safetensors checkpoint, or .npz of samples")
+    p.add_argument("target", help="run directory, .safetensors checkpoint, model folder, hf://USER/NAME, or .npz of "
+                                  "samples")
     p.add_argument("--data", metavar="NAME", help="the dataset the .npz samples imitate (mnist, digits, toy2d, ...)")
     p.add_argument("-n", type=int, default=None, help="samples to draw from a run (default 10000; 2500 "
                                                            "for 2-D points)")
@@ -241,6 +244,29 @@ def _add_encode(sub, run, data, dev) -> None:
     d.set_defaults(func=_decode, parser=d)
 
 
+def _add_export(sub, run, data, dev) -> None:
+    p = sub.add_parser("export", parents=[run], help="take a model out of gankit: an ONNX file or a Hugging Face "
+                                                     "model folder",
+                       description="Export a trained model. --format onnx (the default) writes the model's verb as "
+                                   "one ONNX graph with a dynamic batch (a generator: codes z [, label] -> images; a "
+                                   "translator: images -> translations; an autoencoder's decoder or encoder; a "
+                                   "regressor: features -> predictions), checked with onnxruntime. --format hub "
+                                   "writes a folder in the Hugging Face Hub's layout (config.json, model.safetensors, "
+                                   "a README.md model card, samples.png) that every verb reads as a run. See "
+                                   "docs/export.md.")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx|DIR", help="the ONNX file, or the folder")
+    p.add_argument("--format", default="onnx", help="onnx (default) or hub")
+    p.add_argument("--part", default=None, help="autoencoders and VAEs: decoder (default: codes -> images) or encoder")
+    p.add_argument("--direction", default=None, help="CycleGAN: which generator, AB (default) or BA")
+    p.add_argument("--psi", type=float, default=None, help="StyleGAN: fix the truncation psi in the graph (default: "
+                                                           "psi is an input)")
+    p.add_argument("--noise", default=None, help="StyleGAN: input (default: the noise maps are inputs, as gankit "
+                                                 "sample draws them) or const (the fixed maps)")
+    p.add_argument("--push", metavar="USER/NAME", help="--format hub: also upload the folder to the Hugging Face "
+                                                       "Hub (needs a token and a network)")
+    p.set_defaults(func=_export, parser=p)
+
+
 def _add_evaluator(sub, run, data, dev) -> None:
     p = sub.add_parser("evaluator", help="train an evaluator (feature network) on your own labelled images",
                        description="The metrics (FID, KID, precision/recall, modes) compare features of an "
@@ -282,6 +308,49 @@ def _add_serve(sub, run, data, dev) -> None:
     p.add_argument("--rate", type=float, default=20.0, metavar="R",
                    help="requests a second per client, on average (default %(default)s; bursts of twice that)")
     p.set_defaults(func=_serve, parser=p)
+
+
+def _add_sweep(sub, threads) -> None:
+    p = sub.add_parser("sweep", parents=[threads], help="search a config's hyperparameters with Optuna (pip install "
+                                                         "'gankit[sweep]')",
+                       description="Search the config keys that SPACE.yaml names (ranges, log scales, choices) with "
+                                   "Optuna: each trial trains one setting for --seeds seeds, each an ordinary run "
+                                   "directory under --out, scored by its training-time evaluations (the mean over "
+                                   "the seeds; hopeless trials pruned). The study is counted and kept in --storage: "
+                                   "run the command again to go on, or on several machines to share it. "
+                                   "--show DIR: the trials table, the best setting as DIR/best.yaml and plots. See "
+                                   "docs/sweeps.md.")
+    p.add_argument("config", nargs="?", help="YAML config or shipped config's name (default: the defaults)")
+    p.add_argument("--space", metavar="SPACE.yaml", help="the config keys to search: optim.lr_g: {low: 1.0e-4, "
+                                                         "high: 1.0e-2, log: true}, model.pack: {choices: [1, 2]}")
+    p.add_argument("--trials", type=_positive, metavar="N", help="finished trials the study should hold, counted "
+                                                                  "over every process sharing it")
+    p.add_argument("--out", metavar="DIR", help="the sweep's folder: its runs, logs and (by default) study.db "
+                                                "(default: sweeps/CONFIG-SPACE)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value for every trial, e.g. --set train.steps=2000 (repeatable)")
+    p.add_argument("--objective", default="fid", metavar="KEY",
+                   help="the evaluation key to optimise (default fid; recall, kid, modes, ...)")
+    p.add_argument("--maximize", action="store_true", help="maximise the objective (default: minimise)")
+    p.add_argument("--take", default="best", choices=["best", "last"],
+                   help="a run's score: its best evaluation (default) or its last")
+    p.add_argument("--seeds", type=_positive, default=1, metavar="S", help="seeds per setting; the objective is "
+                                                                           "their mean (default 1)")
+    p.add_argument("--workers", type=_positive, default=1, metavar="K", help="trials at once on this machine "
+                                                                             "(default 1)")
+    p.add_argument("--minutes", type=float, metavar="M", help="start no trial after M minutes (default: no limit)")
+    p.add_argument("--trial-minutes", type=float, metavar="M",
+                   help="each run's wall-clock budget (train.max_minutes; the run stops cleanly)")
+    p.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
+                   help="how hopeless trials are stopped early (default median)")
+    p.add_argument("--startup-trials", type=_positive, default=5, metavar="N",
+                   help="median pruner: complete trials before any is pruned (default %(default)s)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage: sqlite:///FILE, postgresql://..., "
+                                                    "mysql://... (default: sqlite in --out)")
+    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: the folder's name)")
+    p.add_argument("--show", metavar="DIR", help="print the trials of the sweep in DIR, write DIR/best.yaml and "
+                                                 "its plots")
+    p.set_defaults(func=_sweep, parser=p)
 
 
 def _add_looking(sub) -> None:
@@ -376,6 +445,21 @@ def _report(args: argparse.Namespace) -> None:
     print(f"wrote {report(args.runs, args.output, smooth=args.smooth)}")
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from . import api
+    from .errors import GankitError
+    if args.show:
+        if args.config or args.space:
+            raise GankitError("--show DIR reads a sweep: give it no CONFIG or --space")
+        return print(api.show_sweep(args.show, storage=args.storage, study=args.study).text)
+    done = api.sweep(args.config, args.space, trials=args.trials, overrides=args.overrides, out=args.out,
+                     storage=args.storage, study=args.study, objective=args.objective, maximize=args.maximize,
+                     take=args.take, seeds=args.seeds, workers=args.workers, threads=args.threads,
+                     minutes=args.minutes, trial_minutes=args.trial_minutes, pruner=args.pruner,
+                     startup_trials=args.startup_trials)
+    print(done.summary())
+
+
 def _sample(args: argparse.Namespace) -> None:
     from .api import sample_to_file
     images, path = sample_to_file(args.run, args.n, args.output, seed=args.seed, label=args.label,
@@ -440,6 +524,14 @@ def _decode(args: argparse.Namespace) -> None:
     from .api import decode_file
     images, path = decode_file(args.run, args.codes, args.output, n=args.n, device=args.device)
     print(f"wrote {len(images)} decoded samples to {path}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .api import export
+    done = export(args.run, args.output, format=args.format, push=args.push, device=args.device, part=args.part,
+                  direction=args.direction, psi=args.psi, noise=args.noise)
+    checked = "" if done.max_diff is None else f"; onnxruntime matches PyTorch to {done.max_diff:.1e}"
+    print(f"wrote {done.path}: {done.summary}{checked}" + (f"\nuploaded: {done.url}" if done.url else ""))
 
 
 def _evaluator_train(args: argparse.Namespace) -> None:

@@ -26,7 +26,9 @@ def split_indices(n: int, split: str) -> np.ndarray:
     return np.sort(order[:n_test] if split == "test" else order[n_test:])
 
 
-@DATASETS.register("digits")
+# scikit-learn's copy of the UCI "Optical Recognition of Handwritten Digits" set, which UCI licenses CC BY 4.0 (model
+# cards name it: gankit.interop.card)
+@DATASETS.register("digits", license="cc-by-4.0")
 def load_digits(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayData:
     """The 8x8 digits as (N, 1, S, S) images in [-1, 1] (S = ``cfg.size`` or 8) with labels 0..9."""
     from sklearn.datasets import load_digits as sklearn_digits  # deferred: importing sklearn costs ~1 s

@@ -8,8 +8,8 @@ Both networks are stacks of stages, one per resolution, that mirror each other:
 * **generator**: a learned ``s0 x s0`` basis (one map per channel), modulated per sample by a linear projection of
   z (and of the class embedding, for a conditional model), then per stage ``blocks`` residual blocks and a transition
   to the next stage (a 1x1 convolution to its width, then 2x upsampling through the low-pass filter); a 1x1
-  convolution makes the image. The output is linear, as in the paper; :meth:`R3GANGenerator.sample` clamps it to
-  [-1, 1], the range every image file holds.
+  convolution makes the image. The output is linear, as in the paper; :meth:`R3GANGenerator.generate` (which
+  ``sample`` and an exported graph compute) clamps it to [-1, 1], the range every image file holds.
 * **discriminator**: a 1x1 convolution from the image, per stage ``blocks`` residual blocks and a transition (low-pass
   filter and 2x downsampling, then a 1x1 convolution), then a depthwise ``s0 x s0`` convolution that collapses the
   last map to one vector per sample and a linear layer: the logit, or for a conditional model the dot product of a
@@ -168,7 +168,7 @@ def _stages(widths: list[int], blocks: list[int], cfg: R3GANConfig, up: bool) ->
 
 
 class R3GANGenerator(Generator):
-    """z (B, latent_dim) [+ labels (B,)] -> images (B, C, S, S); linear output, clamped by :meth:`sample`."""
+    """z (B, latent_dim) [+ labels (B,)] -> images (B, C, S, S); linear output, clamped by :meth:`generate`."""
 
     def __init__(self, cfg: R3GANConfig, shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
@@ -195,11 +195,10 @@ class R3GANGenerator(Generator):
             h = stage(h)
         return self.to_image(h)
 
-    @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples in [-1, 1] (the linear output clamped to the range of the data), drawn in eval mode."""
-        return super().sample(n, labels=labels, generator=generator).clamp(-1.0, 1.0)
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples in [-1, 1] from codes (the linear output clamped to the range of the data): what ``sample``
+        draws and an exported graph computes."""
+        return super().generate(z, labels).clamp(-1.0, 1.0)
 
 
 class R3GANDiscriminator(nn.Module):

@@ -60,6 +60,7 @@ from torch import nn
 from ..config import MAX_BATCH, MAX_CHANNELS, MAX_LATENT, MAX_LAYERS, check_range
 from ..errors import ConfigError
 from ..nn.generator import Generator
+from ..nn.graph import EXAMPLE_BATCH, Graph, shape_doc, take_options
 from ..registry import MODELS
 from ..shard import sharded
 
@@ -185,11 +186,22 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     already scaled, styles (B, I)."""
     b, c_in, h, w = x.shape
     wts = weight[None] * styles[:, None, :, None, None]  # (B, O, I, k, k)
-    if demodulate:
-        wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)
+    coef = torch.rsqrt(wts.square().sum(dim=(2, 3, 4)) + eps) if demodulate else None  # (B, O)
     c_out, k = weight.shape[0], weight.shape[-1]
+    if _exporting():
+        # an exported graph's batch is dynamic, and a convolution's group count cannot follow it: the same sums,
+        # unfused (the styles scale the input and the demodulation the output, as StyleGAN2's non-fused path)
+        out = F.conv2d(x * styles[:, :, None, None], weight, padding=k // 2)  # (B, O, H, W)
+        return out if coef is None else out * coef[:, :, None, None]
+    if coef is not None:
+        wts = wts * coef[:, :, None, None, None]
     out = F.conv2d(x.reshape(1, b * c_in, h, w), wts.reshape(b * c_out, c_in, k, k), padding=k // 2, groups=b)
     return out.reshape(b, c_out, h, w)
+
+
+def _exporting() -> bool:
+    """True while torch.export traces the model (an ONNX export)."""
+    return bool(getattr(torch.compiler, "is_exporting", lambda: False)())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -221,11 +233,15 @@ class NoiseInput(nn.Module):
         self.strength = nn.Parameter(torch.zeros(channels))
         self.register_buffer("noise_const", torch.randn(1, 1, res, res))
 
-    def forward(self, x: torch.Tensor, mode: str, generator: torch.Generator | None) -> torch.Tensor:
-        """``mode``: random (fresh maps, from ``generator``), const (the fixed map) or none."""
+    def forward(self, x: torch.Tensor, mode: str, generator: torch.Generator | None,
+                given: torch.Tensor | None = None) -> torch.Tensor:
+        """``mode``: random (fresh maps, from ``generator``), const (the fixed map), given (the map ``given``,
+        (B, 1, r, r)) or none."""
         if mode == "none":
             return x
-        if mode == "const":
+        if mode == "given":
+            noise = given
+        elif mode == "const":
             noise = self.noise_const
         else:
             noise = sharded(torch.randn, size=(x.shape[0], 1, *x.shape[2:]), generator=generator, device=x.device,
@@ -254,8 +270,9 @@ class StyleLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.c_out = c_out
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator) -> torch.Tensor:
-        """x (B, c_in, r/2 or r, ...), w (B, w_dim) -> (B, c_out, r, r)."""
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, c_in, r/2 or r, ...), w (B, w_dim) -> (B, c_out, r, r); ``noise``: the map of noise_mode given."""
         if self.up:
             x = up2(x)
         style = self.style(w)
@@ -265,7 +282,7 @@ class StyleLayer(nn.Module):
         else:
             x = modulated_conv2d(x, self.weight * self.scale, style)
         if self.noise is not None:
-            x = self.noise(x, noise_mode, generator)
+            x = self.noise(x, noise_mode, generator, noise)
         x = leaky(x + self.bias[None, :, None, None])
         if self.mode == "adain":
             return adain(x, style[:, :self.c_out], style[:, self.c_out:])
@@ -338,9 +355,10 @@ class StyleGANGenerator(Generator):
 
     # -- the two networks -----------------------------------------------------------------------------------------
 
-    def truncate(self, w: torch.Tensor, psi: float, cutoff: int | None = None) -> torch.Tensor:
-        """w_avg + psi (w - w_avg) for ws (B, num_ws, w_dim) on layers < cutoff (the config's, else all)."""
-        if psi == 1:
+    def truncate(self, w: torch.Tensor, psi: float | torch.Tensor, cutoff: int | None = None) -> torch.Tensor:
+        """w_avg + psi (w - w_avg) for ws (B, num_ws, w_dim) on layers < cutoff (the config's, else all); ``psi``
+        a number, or a (1,) tensor (an exported graph's input)."""
+        if not torch.is_tensor(psi) and psi == 1:
             return w
         cutoff = cutoff or self.cfg.truncation_cutoff or self.num_ws
         out = w.clone()
@@ -348,7 +366,8 @@ class StyleGANGenerator(Generator):
         out[:, :cutoff] = avg + psi * (w[:, :cutoff] - avg)
         return out
 
-    def styles(self, z: torch.Tensor, psi: float | None = None, update_w_avg: bool = False) -> torch.Tensor:
+    def styles(self, z: torch.Tensor, psi: float | torch.Tensor | None = None,
+               update_w_avg: bool = False) -> torch.Tensor:
         """Per-layer styles ws (B, num_ws, w_dim) for codes z, truncated towards w_avg when ``psi`` is given;
         ``update_w_avg`` moves the running mean of w towards this batch's (the training step does)."""
         w = self.mapping(z)
@@ -359,21 +378,26 @@ class StyleGANGenerator(Generator):
         return ws if psi is None else self.truncate(ws, psi)
 
     def synthesis(self, ws: torch.Tensor, *, noise_mode: str | None = None, generator: torch.Generator | None = None,
-                  progress: tuple[int, float] | None = None) -> torch.Tensor:
+                  progress: tuple[int, float] | None = None, noise: list[torch.Tensor] | None = None
+                  ) -> torch.Tensor:
         """Images (B, C, S, S) from per-layer styles ws (B, num_ws, w_dim). ``noise_mode``: random (default while
-        training; drawn from ``generator``), const (default in eval mode: the fixed maps) or none."""
+        training; drawn from ``generator``), const (default in eval mode: the fixed maps), none, or given (the maps
+        ``noise``, one per noise layer in the order :meth:`noise_shapes` lists them)."""
         if ws.dim() != 3 or ws.shape[1] != self.num_ws:
             raise ValueError(f"expected styles (B, {self.num_ws}, {self.cfg.w_dim}), got {tuple(ws.shape)}")
         noise_mode = noise_mode or ("random" if self.training else "const")
         level, alpha = progress if progress is not None else self.current_progress()
+        if noise_mode == "given" and len(noise or ()) != len(self.noise_shapes((level, alpha))):
+            raise ValueError(f"expected {len(self.noise_shapes((level, alpha)))} noise maps, got {len(noise or ())}")
+        maps = iter(noise or ())
         x = self.const.to(ws.dtype).expand(ws.shape[0], -1, -1, -1)
         previous = None
         for lv in range(level + 1):
             if lv == level:
                 previous = x
-            first, second = self.blocks[lv]
-            x = first(x, ws[:, 2 * lv], noise_mode, generator)
-            x = second(x, ws[:, 2 * lv + 1], noise_mode, generator)
+            for i, layer in enumerate(self.blocks[lv]):
+                given = next(maps) if noise_mode == "given" and layer.noise is not None else None
+                x = layer(x, ws[:, 2 * lv + i], noise_mode, generator, given)
         image = self._output(self.to_rgb[level](x, ws[:, 2 * level + 1]))
         if level > 0 and alpha < 1:  # fade-in: the lower level's image, upsampled, blended with this one's
             # previous holds the input of this level's block, i.e. the output of level - 1; each image goes through
@@ -386,11 +410,50 @@ class StyleGANGenerator(Generator):
     def _output(self, image: torch.Tensor) -> torch.Tensor:
         return torch.tanh(image) if self.cfg.output == "tanh" else image
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, psi: float | None = None,
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, psi: float | torch.Tensor | None = None,
                 noise_mode: str | None = None, generator: torch.Generator | None = None,
-                progress: tuple[int, float] | None = None) -> torch.Tensor:
+                progress: tuple[int, float] | None = None, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Images for codes z (labels are not used: the model is unconditional)."""
-        return self.synthesis(self.styles(z, psi), noise_mode=noise_mode, generator=generator, progress=progress)
+        return self.synthesis(self.styles(z, psi), noise_mode=noise_mode, generator=generator, progress=progress,
+                              noise=noise)
+
+    def noise_shapes(self, progress: tuple[int, float] | None = None) -> list[tuple[int, int, int]]:
+        """(1, r, r) of each noise layer the synthesis runs (at ``progress``, else the current one), in order."""
+        level = (progress if progress is not None else self.current_progress())[0]
+        return [tuple(layer.noise.noise_const.shape[1:]) for lv in range(level + 1) for layer in self.blocks[lv]
+                if layer.noise is not None]
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, *,
+                 psi: float | torch.Tensor | None = None, noise: list[torch.Tensor] | None = None,
+                 progress: tuple[int, float] | None = None) -> torch.Tensor:
+        """Images in [-1, 1] from codes z as :meth:`sample` computes them, given its noise maps (``noise``: one
+        (B, 1, r, r) per noise layer, as :meth:`noise_shapes` lists them and ``sample`` draws them after z), or
+        the fixed maps (``noise`` None); ``psi`` truncates (a number, or a (1,) tensor)."""
+        mode = "const" if noise is None else "given"
+        return self(z, psi=psi, noise_mode=mode, noise=noise, progress=progress).clamp(-1, 1)
+
+    def graph(self, options: dict, *, generator: torch.Generator | None = None, name: str = "stylegan") -> Graph:
+        """The exported form of :meth:`generate`: inputs ``z``, ``psi`` (unless the option ``psi`` fixes it) and,
+        with ``noise=input`` (the default), one noise map per noise layer, ``noise0``, ``noise1``, ... (with
+        ``noise=const``, the fixed maps instead); output ``images``. The growing schedule's (level, alpha) at
+        export time is fixed in the graph."""
+        opts = take_options(options, {"psi": (None, None), "noise": ("input", ("input", "const"))}, name)
+        progress = self.current_progress()
+        inputs = {"z": self.sample_latent(EXAMPLE_BATCH, generator=generator)}
+        docs = {"z": shape_doc((self.latent_dim,), "float32", "codes drawn from N(0, I)")}
+        if opts["psi"] is None:
+            inputs["psi"] = torch.ones(1, device=self.device)
+            docs["psi"] = ("(1,) float32, truncation in W: w_avg + psi (w - w_avg) (1: none, as gankit sample; 0: "
+                           "the mean image)")
+        shapes = self.noise_shapes(progress) if opts["noise"] == "input" else []
+        for i, shape in enumerate(shapes):
+            inputs[f"noise{i}"] = torch.randn((EXAMPLE_BATCH, *shape), generator=generator, device=self.device)
+            docs[f"noise{i}"] = shape_doc(shape, "float32", f"N(0, 1) noise map of noise layer {i} (as gankit "
+                                          "sample draws them: fresh for each image, after z)")
+        docs["images"] = shape_doc(self.shape, "float32", "images in [-1, 1]")
+        module = _Rendering(self.eval(), opts["psi"], opts["noise"] == "input", progress)
+        return Graph(module, inputs, "images", docs, ("psi",) if opts["psi"] is None else (),
+                     {"psi": "input" if opts["psi"] is None else opts["psi"], "noise": opts["noise"]})
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
@@ -403,6 +466,21 @@ class StyleGANGenerator(Generator):
             return self(z, psi=psi, noise_mode="random", generator=generator).clamp(-1, 1)
         finally:
             self.train(was_training)
+
+
+class _Rendering(nn.Module):
+    """StyleGAN's exported forward: (z, [psi], *noise maps) -> images, through :meth:`StyleGANGenerator.generate`
+    (``psi`` None: the second input; ``given``: the maps follow; ``progress`` fixed)."""
+
+    def __init__(self, G: StyleGANGenerator, psi: float | None, given: bool, progress: tuple[int, float]) -> None:
+        super().__init__()
+        self.G, self.psi, self.given, self.progress = G, psi, given, progress
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) codes [, (1,) psi], noise maps -> (B, C, S, S) images in [-1, 1]."""
+        z, rest = inputs[0], inputs[1:]
+        psi, maps = (rest[0], rest[1:]) if self.psi is None else (self.psi, rest)
+        return self.G.generate(z, psi=psi, noise=list(maps) if self.given else None, progress=self.progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What every generator shares: the Gaussian prior, uniform labels for class-conditional models, the one-hot
 label joined to the code (Mirza & Osindero 2014), and the uniform ``sample`` verb (eval mode, explicit generator).
 A family subclasses :class:`Generator`, sets ``latent_dim`` and ``num_classes`` (0: unconditional) and defines
-``forward(z, labels=None)``."""
+``forward(z, labels=None)``; one whose samples are more than ``forward`` (a clamp) overrides ``generate``, which
+``sample`` and an exported graph (``graph``) both compute."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..shard import sharded
+from .graph import EXAMPLE_BATCH, Graph, Call, shape_doc, take_options
 
 
 class Generator(nn.Module):
@@ -53,6 +55,32 @@ class Generator(nn.Module):
             z = self.sample_latent(n, generator=generator)
             if labels is None:
                 labels = self.sample_labels(n, generator=generator)
-            return self(z, labels if self.num_classes else None)
+            return self.generate(z, labels)
         finally:
             self.train(was_training)
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples from given codes z (B, latent_dim) [and labels (B,)], as :meth:`sample` computes them: what an
+        exported graph computes (a family whose samples are more than ``forward`` overrides this)."""
+        return self(z, labels if self.num_classes else None)
+
+    def graph(self, options: dict, *, generator: torch.Generator | None = None, name: str = "generator") -> Graph:
+        """The exported form of :meth:`generate` (in eval mode): inputs ``z`` [and ``label``], output ``images``
+        (``samples`` for vectors); a plain generator takes no options (``name``: the model's, for the message)."""
+        take_options(options, {}, name)
+        inputs = {"z": self.sample_latent(EXAMPLE_BATCH, generator=generator)}
+        docs = {"z": shape_doc((self.latent_dim,), "float32", "codes drawn from N(0, I)")}
+        if self.num_classes:
+            inputs["label"] = self.sample_labels(EXAMPLE_BATCH, generator=generator)
+            docs["label"] = f"(B,) int64, class labels in 0..{self.num_classes - 1}"
+        output, described = _output_doc(self, inputs)
+        return Graph(Call(self.eval(), "generate"), inputs, output, {**docs, **described})
+
+
+def _output_doc(G: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[str, dict[str, str]]:
+    """The output's name and description, from the shape of G's samples: images (B, C, H, W) or vectors."""
+    with torch.no_grad():
+        shape = tuple(G.generate(*inputs.values()).shape[1:])
+    if len(shape) == 3:
+        return "images", {"images": shape_doc(shape, "float32", "images in [-1, 1]")}
+    return "samples", {"samples": shape_doc(shape, "float32", "samples in the data's units")}

@@ -15,6 +15,7 @@ from torch import nn
 from ..images import save_grid
 from ..metrics.autoencoding import reconstruction_scores, vae_scores
 from ..metrics.evaluate import reference_split
+from ..nn.graph import EXAMPLE_BATCH, Call, Graph, shape_doc, take_options
 from ..nn.modes import eval_mode
 from ..registry import TASKS
 from .base import Asked, Preview, derive_seed
@@ -61,6 +62,31 @@ class AutoencodingTask(GenerationTask):
         result.update({k: v for k, v in extra.items() if k not in ("provenance", "warnings")})
         result["provenance"]["autoencoder"] = extra["provenance"]["autoencoder"]
         return result, n
+
+    def export_graph(self, run, options: dict) -> Graph:
+        """The decoder (``part=decoder``, the default: codes ``z`` -> ``images``, what sampling a VAE computes) or
+        the encoder (``part=encoder``: ``images`` -> ``codes``, the posterior mean for a VAE, as ``gankit encode``)."""
+        opts = take_options(options, {"part": ("decoder", ("decoder", "encoder"))}, self.cfg.model.name)
+        G = run.generator
+        if opts["part"] == "decoder":
+            graph = G.graph({}, generator=run.rng(0), name=self.cfg.model.name)
+            graph.options = opts
+            return graph
+        shape = tuple(run.data_info["sample_shape"])
+        name = "images" if len(shape) == 3 else "samples"
+        with torch.no_grad():
+            x = G.decode(G.sample_latent(EXAMPLE_BATCH, generator=run.rng(0)))  # inputs in the data's range
+        x_doc = "images in [-1, 1]" if name == "images" else "samples in the data's units"
+        z_doc = "codes (the posterior mean)" if self.has_prior else "codes"
+        docs = {name: shape_doc(shape, "float32", x_doc), "codes": shape_doc((G.latent_dim,), "float32", z_doc)}
+        return Graph(Call(G.eval(), "encode"), {name: x}, "codes", docs, options=opts)
+
+    def usage(self, target: str, data: dict) -> list[str]:
+        lines = super().usage(target, data) if self.has_prior else []
+        return lines + [f"gankit encode {target} -o codes.npz", f"gankit decode {target} codes.npz -o decoded.png"]
+
+    def card_samples(self, run) -> torch.Tensor | None:
+        return super().card_samples(run) if self.has_prior else None  # a plain autoencoder has no prior
 
     @torch.no_grad()
     def preview(self, path: Path, averaged: nn.Module | None) -> Preview | None:

@@ -2,8 +2,10 @@
 
 A :class:`Task` is the one object the trainer talks to. It builds the family's modules and its recipe (which owns
 the optimizers and one training step), checks the config against the data, says which module the trainer's EMA
-averages, draws the preview grid the trainer saves, and scores the model during training. Every hook has a no-op
-default, so a family states only what it does, and nobody above it asks which family it is.
+averages, draws the preview grid the trainer saves, and scores the model during training; for a loaded run it
+scores the model (``gankit eval``) and says how the model is used outside gankit (the graph ``gankit export``
+writes, the modules a model folder keeps). Every hook has a no-op default, so a family states only what it does,
+and nobody above it asks which family it is.
 
 A family is registered once, on its model's line: ``MODELS.register("vae", config=..., task="autoencoding")``; the
 task names live in :data:`gankit.registry.TASKS`.
@@ -22,6 +24,7 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError, GankitError
 from ..models import build_models
+from ..nn.graph import Graph
 from ..recipes.base import Recipe
 from ..registry import MODELS, RECIPES, TASKS
 
@@ -127,6 +130,32 @@ class Task:
         its file name: a sample count, ``test`` or ``recon``)."""
         raise GankitError(f"this run's model ({self.cfg.model.name}) draws no samples and encodes nothing: gankit "
                           "eval scores generators, autoencoders and regressors")
+
+    # -- taking a model out of gankit ----------------------------------------------------------------------------
+
+    def used_modules(self) -> tuple[str, ...]:
+        """The modules a trained model is used through: all that a Hub model folder keeps (by default every module;
+        a family leaves its discriminators out). Where the run kept an EMA copy of one (``NAME_ema``), the copy
+        stands in for it."""
+        return tuple(name for name in self.modules if not name.endswith("_ema"))
+
+    def export_graph(self, run, options: dict) -> Graph:
+        """What ``gankit export --format onnx`` writes for a loaded run (:class:`gankit.LoadedRun`): the family's
+        verb (sampling from given codes, translating, encoding or decoding, predicting) as one module, with example
+        inputs and what each input and the output hold. ``options`` are the family's choices (a direction, a part,
+        psi), each refused in one line by a family that has no such choice."""
+        raise GankitError(f"this run's model ({self.cfg.model.name}) has no graph to export: gankit export takes "
+                          "generators, autoencoders, translators and regressors")
+
+    def usage(self, target: str, data: dict) -> list[str]:
+        """Command lines that use a trained model of this family named ``target`` (shown in its model card;
+        ``data``: the run's record of its data, as :meth:`describe` wrote it)."""
+        return []
+
+    def card_samples(self, run) -> torch.Tensor | None:
+        """Samples a loaded run draws for its model card's grid (None: the family draws none; the card then shows
+        the run's last preview)."""
+        return None
 
 
 @dataclass

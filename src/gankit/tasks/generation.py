@@ -19,6 +19,7 @@ from ..images import save_grid, save_scatter
 from ..metrics.evaluate import EvalSettings, Evaluation
 from ..metrics.evaluator import default_evaluator
 from ..nn.modes import eval_mode
+from ..nn.graph import Graph
 from ..registry import TASKS
 from .base import Asked, Preview, Scored, Task, derive_seed
 
@@ -162,3 +163,23 @@ class GenerationTask(Task):
         if asked.psi is not None:
             result["provenance"]["psi"] = asked.psi
         return result, n
+
+    def used_modules(self) -> tuple[str, ...]:
+        return ("generator",)
+
+    def export_graph(self, run, options: dict) -> Graph:
+        """The generator's samples from given codes (the generator's own :meth:`~gankit.nn.generator.Generator.graph`:
+        StyleGAN adds psi and its noise maps)."""
+        return run.generator.graph(options, generator=run.rng(0), name=self.cfg.model.name)
+
+    def usage(self, target: str, data: dict) -> list[str]:
+        return [f"gankit sample {target} -n 64 --seed 0 -o samples.{'png' if _drawable(data) else 'npz'}"]
+
+    def card_samples(self, run) -> torch.Tensor | None:
+        """64 samples, seed 0 (what the first usage line draws), where they can be drawn."""
+        return run.sample(64, seed=0) if _drawable(run.data_info) else None
+
+
+def _drawable(data: dict) -> bool:
+    """Images are drawn as grids and 2-D points as scatter plots; other vectors (a table's rows) are not drawn."""
+    return bool(data.get("is_image")) or list(data.get("sample_shape", [])) == [2]

@@ -15,6 +15,7 @@ from ..data import load_dataset
 from ..data.base import ArrayData
 from ..errors import DataError, GankitError, MissingSplitError
 from ..metrics.regression import score_regressor
+from ..nn.graph import EXAMPLE_BATCH, Call, Graph, shape_doc, take_options
 from ..registry import TASKS
 from .base import Asked, Scored, Task
 
@@ -50,6 +51,24 @@ class RegressionTask(Task):
     def score(self, run, asked: Asked) -> tuple[dict, str | int]:
         """Test RMSE, MAE and R^2 in the targets' units."""
         return regression_report(run, asked.data, selected=asked.selected), "test"
+
+    def used_modules(self) -> tuple[str, ...]:
+        return ("regressor",)
+
+    def export_graph(self, run, options: dict) -> Graph:
+        """``features`` in their own units -> ``predictions`` in the targets' units, as ``gankit predict`` (the
+        standardisation is inside the graph; dropout off)."""
+        take_options(options, {}, self.cfg.model.name)
+        model = run.modules["regressor"]
+        shape = tuple(run.data_info["sample_shape"])
+        noise = torch.randn((EXAMPLE_BATCH, *shape), generator=run.rng(0), device=run.device)
+        x = model.x_mean.view(shape) + model.x_std.view(shape) * noise  # inputs in the features' range
+        docs = {"features": shape_doc(shape, "float32", "features in their own units"),
+                "predictions": shape_doc((model.targets,), "float32", "predictions in the targets' units")}
+        return Graph(Call(model.eval(), "forward"), {"features": x}, "predictions", docs)
+
+    def usage(self, target: str, data: dict) -> list[str]:
+        return [f"gankit predict {target} features.csv -o predictions.csv"]
 
 
 def regression_report(run, data_cfg, selected: bool = False) -> dict:

@@ -19,6 +19,7 @@ from ..errors import ConfigError, GankitError
 from ..metrics.evaluate import Evaluation
 from ..metrics.translation import class_preservation, cycle_error, output_diversity, paired_scores
 from ..images import save_grid, to_channels
+from ..nn.graph import EXAMPLE_BATCH, Call, Graph, shape_doc, take_options
 from ..registry import TASKS
 from .base import Asked, Preview, Task, derive_seed
 
@@ -61,6 +62,33 @@ class TranslationTask(Task):
         """Per direction, on the test split: see :func:`translation_report`."""
         result = translation_report(run, asked.data, asked.opts, f"{asked.target} (step {run.step})")
         return result, result["provenance"]["num_samples"]
+
+    def used_modules(self) -> tuple[str, ...]:
+        return tuple(name for name in ("generator", "generator_ba") if name in self.modules)
+
+    def export_graph(self, run, options: dict) -> Graph:
+        """The generator of ``direction`` (AB, the default, or BA for CycleGAN) as ``gankit translate`` runs it:
+        eval mode, so batch norm uses its running statistics and pix2pix's dropout is off (its ``--samples K``
+        noise is not exported); an injected-vector generator takes its code ``z`` as a second input."""
+        opts = take_options(options, {"direction": ("AB", ("AB", "BA"))}, self.cfg.model.name)
+        d = opts["direction"]
+        G = run.translator(d)
+        c_in, c_out = run.domain_channels(d)
+        side = tuple(run.data_info["sample_shape"][1:])
+        g = run.rng(0)
+        inputs = {"images": torch.rand((EXAMPLE_BATCH, c_in, *side), generator=g, device=run.device) * 2 - 1}
+        docs = {"images": shape_doc((c_in, *side), "float32", f"domain {d[0]} images in [-1, 1]")}
+        if G.noise_dim:
+            inputs["z"] = G.sample_noise(EXAMPLE_BATCH, generator=g)
+            docs["z"] = shape_doc((G.noise_dim,), "float32", "noise codes drawn from N(0, I), one per image")
+        docs["translations"] = shape_doc((c_out, *side), "float32", f"domain {d[1]} images in [-1, 1]")
+        return Graph(Call(G.eval(), "forward"), inputs, "translations", docs, options=opts)
+
+    def usage(self, target: str, data: dict) -> list[str]:
+        lines = [f"gankit translate {target} image.png -o translated.png"]
+        if "generator_ba" in self.modules:
+            lines.append(f"gankit translate {target} image.png -o back.png --direction BA")
+        return lines
 
     @torch.no_grad()
     def preview(self, path: Path, averaged: nn.Module | None) -> Preview | None:

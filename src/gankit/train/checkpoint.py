@@ -290,11 +290,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     is refused with one line."""
     path = Path(path)
     header = _checked_header(path)
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:  # copies: the file may change once read
-            tensors = {k: fh.get_tensor(k).clone() for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CorruptCheckpoint(f"cannot read checkpoint {path}: {_one_line(exc)}") from None
+    tensors = _read_tensors(path, "checkpoint")
     _verify(path, header, tensors)
     meta = _checked_meta(path, header["gankit"])
     if torch.device(device).type != "cpu":
@@ -302,41 +298,39 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tup
     return tensors, meta
 
 
+def load_weights(path: str | Path, what: str = "weights file") -> dict[str, torch.Tensor]:
+    """Read a safetensors file of weights alone (a model folder's ``model.safetensors``: tensors, and their
+    checksums in its metadata where they were recorded) through the same checks as a checkpoint: the header's sizes
+    against the file and the memory limit before any tensor is read, then the checksums. ``what`` names the file
+    in messages."""
+    path = Path(path)
+    meta = _read_header(path, what).get("__metadata__")
+    tensors = _read_tensors(path, what)
+    _verify(path, meta if isinstance(meta, dict) else {}, tensors, what)
+    return tensors
+
+
+def _read_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:  # copies: the file may change once read
+            return {k: fh.get_tensor(k).clone() for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptCheckpoint(f"cannot read {what} {path}: {_one_line(exc)}") from None
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _corrupt(path: Path, why: str) -> CorruptCheckpoint:
-    return CorruptCheckpoint(f"cannot read checkpoint {path}: {why}; the file is damaged or altered (an earlier "
-                             "checkpoint of its run may be intact)")
+def _corrupt(path: Path, why: str, what: str = "checkpoint") -> CorruptCheckpoint:
+    tail = " (an earlier checkpoint of its run may be intact)" if what == "checkpoint" else ""
+    return CorruptCheckpoint(f"cannot read {what} {path}: {why}; the file is damaged or altered{tail}")
 
 
 def _checked_header(path: Path) -> dict[str, str]:
     """The gankit metadata of the safetensors header at ``path``, once the sizes the header declares have been
     checked against the file's size and the memory limit (nothing is allocated for a tensor before)."""
-    try:
-        with open_regular(path) as fh:
-            size = os.fstat(fh.fileno()).st_size
-            head = fh.read(8)
-            claimed = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if not 0 < claimed <= min(size - 8, MAX_HEADER):
-                _refuse_pickles(path, head)
-                raise _corrupt(path, f"it is {size:,} bytes long and its first 8 bytes give a header of "
-                               f"{max(claimed, 0):,} bytes (truncated, or not a safetensors file)")
-            text = fh.read(claimed)
-    except FileNotFoundError:
-        raise GankitError(f"checkpoint not found: {path}") from None
-    except OSError as exc:
-        raise GankitError(f"cannot read checkpoint {path}: {exc.strerror or _one_line(exc)}") from None
-    try:
-        header = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        _refuse_pickles(path, head)
-        raise _corrupt(path, f"its header is not valid JSON ({_one_line(exc)})") from None
-    if not isinstance(header, dict):
-        raise _corrupt(path, "its header is not a JSON object")
-    _check_sizes(path, header, size - 8 - claimed)
-    meta = header.get("__metadata__")
+    meta = _read_header(path, "checkpoint").get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         shown = meta.get("format") if isinstance(meta, dict) else None
         raise GankitError(f"{path} is not a gankit checkpoint (format {_shown(shown)})")
@@ -345,7 +339,35 @@ def _checked_header(path: Path) -> dict[str, str]:
     return meta
 
 
-def _check_sizes(path: Path, header: dict, data_bytes: int) -> None:
+def _read_header(path: Path, what: str) -> dict:
+    """The safetensors header at ``path``, once the sizes it declares have been checked against the file's size
+    and the memory limit."""
+    try:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(8)
+            claimed = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < claimed <= min(size - 8, MAX_HEADER):
+                _refuse_pickles(path, head)
+                raise _corrupt(path, f"it is {size:,} bytes long and its first 8 bytes give a header of "
+                               f"{max(claimed, 0):,} bytes (truncated, or not a safetensors file)", what)
+            text = fh.read(claimed)
+    except FileNotFoundError:
+        raise GankitError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise GankitError(f"cannot read {what} {path}: {exc.strerror or _one_line(exc)}") from None
+    try:
+        header = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        _refuse_pickles(path, head)
+        raise _corrupt(path, f"its header is not valid JSON ({_one_line(exc)})", what) from None
+    if not isinstance(header, dict):
+        raise _corrupt(path, "its header is not a JSON object", what)
+    _check_sizes(path, header, size - 8 - claimed, what)
+    return header
+
+
+def _check_sizes(path: Path, header: dict, data_bytes: int, what: str) -> None:
     """Every tensor's declared place within the ``data_bytes`` that follow the header, and their sum within the
     memory limit (a sparse file can be as large as it claims and still hold nothing)."""
     total = end = 0
@@ -355,32 +377,33 @@ def _check_sizes(path: Path, header: dict, data_bytes: int) -> None:
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(n) is int for n in offsets)
                 and 0 <= offsets[0] <= offsets[1]):
-            raise _corrupt(path, f"its header gives tensor {_shown(key)} no valid place in the file")
+            raise _corrupt(path, f"its header gives tensor {_shown(key)} no valid place in the file", what)
         total, end = total + offsets[1] - offsets[0], max(end, offsets[1])
     if end > data_bytes:
         raise _corrupt(path, f"its header places tensors up to byte {end:,} of the {data_bytes:,} bytes that follow "
-                       "it (truncated, or a claim the file cannot hold)")
+                       "it (truncated, or a claim the file cannot hold)", what)
     check_claim(path, total, "its header")
 
 
-def _verify(path: Path, header: dict[str, str], tensors: dict[str, torch.Tensor]) -> None:
-    """Check the checksums :func:`save_checkpoint` recorded (a file written before checksums existed has none)."""
+def _verify(path: Path, header: dict[str, str], tensors: dict[str, torch.Tensor], what: str = "checkpoint") -> None:
+    """Check the checksums :func:`save_checkpoint` recorded (a file written before checksums existed has none; a
+    weights file has no gankit metadata to check)."""
     if "sha256" not in header:
         return
     try:
         sums = json.loads(header["sha256"])
-        meta_sum, tensor_sums = sums["gankit"], dict(sums["tensors"])
-    except (ValueError, TypeError, KeyError, RecursionError):
-        raise _corrupt(path, "its checksums are unreadable") from None
-    if meta_sum != _text_sha256(header["gankit"]):
-        raise _corrupt(path, "its metadata (config, step, data) fails its SHA-256 checksum")
+        meta_sum, tensor_sums = sums.get("gankit"), dict(sums["tensors"])
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise _corrupt(path, "its checksums are unreadable", what) from None
+    if "gankit" in header and meta_sum != _text_sha256(header["gankit"]):
+        raise _corrupt(path, "its metadata (config, step, data) fails its SHA-256 checksum", what)
     if set(tensor_sums) != set(tensors):
         odd = sorted(set(tensor_sums) ^ set(tensors))
         raise _corrupt(path, f"its tensors and their checksums differ ({', '.join(odd[:3])}"
-                       + (", ..." if len(odd) > 3 else "") + ")")
+                       + (", ..." if len(odd) > 3 else "") + ")", what)
     for key in sorted(tensors):
         if tensor_sums[key] != tensor_sha256(key, tensors[key]):
-            raise _corrupt(path, f"tensor {key} fails its SHA-256 checksum")
+            raise _corrupt(path, f"tensor {key} fails its SHA-256 checksum", what)
 
 
 def _checked_meta(path: Path, text: str) -> dict:
@@ -389,34 +412,40 @@ def _checked_meta(path: Path, text: str) -> dict:
         meta = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise _corrupt(path, f"its metadata is not valid JSON ({_one_line(exc)})") from None
+    return check_meta(path, meta)
+
+
+def check_meta(path: Path, meta: Any, what: str = "checkpoint") -> dict:
+    """A checkpoint's metadata (or a model folder's config.json, ``what`` naming it): its step, config and data
+    description checked before anything is built from them."""
     if not isinstance(meta, dict):
-        raise _corrupt(path, "its metadata is not a JSON object")
+        raise _corrupt(path, "its metadata is not a JSON object", what)
     step = meta.get("step")
     if type(step) is not int or step < 0:
-        raise _corrupt(path, f"its step {_shown(step)} is not a number of steps (an integer >= 0)")
+        raise _corrupt(path, f"its step {_shown(step)} is not a number of steps (an integer >= 0)", what)
     for key, kinds in (("config", dict), ("data", dict), ("optim", dict), ("recipe", dict), ("health", dict),
                        ("best", (dict, type(None)))):
         if key in ("config", "data") and key not in meta:
-            raise _corrupt(path, f"its metadata has no {key!r}")
+            raise _corrupt(path, f"its metadata has no {key!r}", what)
         if key in meta and not isinstance(meta[key], kinds):
-            raise _corrupt(path, f"its {key!r} is {type(meta[key]).__name__}, not a mapping")
-    _check_data(path, meta["data"])
+            raise _corrupt(path, f"its {key!r} is {type(meta[key]).__name__}, not a mapping", what)
+    _check_data(path, meta["data"], what)
     return meta
 
 
-def _check_data(path: Path, data: dict) -> None:
+def _check_data(path: Path, data: dict, what: str) -> None:
     """The sample shape and class count that models are built from, within sizes a model can have."""
     shape = data.get("sample_shape")
     if not (isinstance(shape, list) and 1 <= len(shape) <= MAX_SAMPLE_DIMS
             and all(type(n) is int and n >= 1 for n in shape)):
         raise _corrupt(path, f"its sample shape {_shown(shape)} is not a list of 1 to {MAX_SAMPLE_DIMS} positive "
-                       "integers")
+                       "integers", what)
     if math.prod(shape) > MAX_SAMPLE_VALUES:
         raise _corrupt(path, f"its sample shape {shape} holds {math.prod(shape):,} values, more than any model "
-                       f"gankit builds ({MAX_SAMPLE_VALUES:,})")
+                       f"gankit builds ({MAX_SAMPLE_VALUES:,})", what)
     classes = data.get("num_classes", 0)
     if classes is not None and not (type(classes) is int and 0 <= classes <= MAX_CLASSES):
-        raise _corrupt(path, f"its class count {_shown(classes)} is not an integer in 0..{MAX_CLASSES:,}")
+        raise _corrupt(path, f"its class count {_shown(classes)} is not an integer in 0..{MAX_CLASSES:,}", what)
 
 
 def _shown(value: Any, width: int = 60) -> str:
