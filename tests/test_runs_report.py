@@ -135,8 +135,8 @@ def test_plot_draws_the_standard_panels_of_each_family(runs, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"wrote {out}"
     image = np.asarray(Image.open(out).convert("L"), dtype=np.float32)
     assert image.shape[0] > 300 and image.shape[1] > 900 and 5 < image.std() < 120  # drawn, not blank
-    assert main(["plot", str(runs["finished"]), "--metric", "eval/*", "--time", "--smooth", "0.6",
-                 "-o", str(tmp_path / "evals.svg")]) == 0
+    assert main(["plot", str(runs["finished"]), "--metric", "eval/*", "--metric", "steps_per_s", "--time",
+                 "--smooth", "0.6", "-o", str(tmp_path / "evals.svg")]) == 0
     assert (tmp_path / "evals.svg").read_text().count("<svg") == 1
 
 

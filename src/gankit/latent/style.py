@@ -87,26 +87,21 @@ def mixing_grid(G: nn.Module, cols: int = 6, *, generator: torch.Generator | Non
                 psi: float | None = None) -> tuple[torch.Tensor, list[str]]:
     """(images (rows * cols, C, H, W), row names): rows A, B, then A with B's styles at each non-empty group."""
     require_stylegan(G)
-    ws_a = _styles(G, G.sample_latent(cols, generator=generator), psi)
-    ws_b = _styles(G, G.sample_latent(cols, generator=generator), psi)
-    rows, names = [ws_a, ws_b], ["A", "B"]
-    for name, layers in style_groups(G).items():
-        if len(layers):
-            rows.append(take_styles(ws_a, ws_b, layers))
-            names.append(f"A with B's {name} styles (layers {layers.start}-{layers.stop - 1})")
-    return _render(G, torch.cat(rows)), names
+    z_a = G.sample_latent(cols, generator=generator)
+    return mix_pair(G, z_a, G.sample_latent(cols, generator=generator), psi)
 
 
 def mix_pair(G: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, psi: float | None = None
              ) -> tuple[torch.Tensor, list[str]]:
-    """(images, names) for two codes (1, D) each: A, B, then A with B's styles at each non-empty group."""
+    """(images, row names) for codes ``z_a`` and ``z_b`` (n, D) each: rows A, B, then A with B's styles at each
+    non-empty group."""
     require_stylegan(G)
     ws_a, ws_b = _styles(G, z_a, psi), _styles(G, z_b, psi)
     rows, names = [ws_a, ws_b], ["A", "B"]
     for name, layers in style_groups(G).items():
         if len(layers):
             rows.append(take_styles(ws_a, ws_b, layers))
-            names.append(f"A with B's {name} styles")
+            names.append(f"A with B's {name} styles (layers {layers.start}-{layers.stop - 1})")
     return _render(G, torch.cat(rows)), names
 
 

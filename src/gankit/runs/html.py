@@ -22,7 +22,7 @@ from ..errors import GankitError
 from ..version import __version__
 from . import plot
 from .listing import duration, number, summary
-from .run import Run
+from .run import Run, numeric_keys
 
 COMPARED = 6  # metrics per run in the comparison table
 MAX_FRAMES = 40  # preview grids inlined per run: evenly spaced, the first and the last always among them
@@ -244,13 +244,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 
 def _eval_keys(runs: list[Run]) -> list[str]:
     """The scalar metrics of the runs' evaluations, in first-seen order."""
-    keys: dict[str, None] = {}
-    for run in runs:
-        for result in run.evaluations:
-            for k, v in result.items():
-                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
-                    keys.setdefault(k, None)
-    return list(keys)
+    return numeric_keys(result for run in runs for result in run.evaluations)
 
 
 def _compared_keys(runs: list[Run], most: int = COMPARED) -> list[str]:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GankitError
-from .run import Run
+from .run import Run, numeric_keys
 
 MAX_OTHER_PANELS = 4  # logged terms beyond the standard panels drawn by default (the rest by --metric)
-_NOT_PLOTTED = {"step", "time", "steps_per_s", "warning"}
+_NOT_STANDARD = {"steps_per_s"}  # a host's speed: on request (--metric steps_per_s), not among the standard panels
 
 
 @dataclass
@@ -45,18 +45,12 @@ def require_matplotlib():
 
 def logged_keys(runs: list[Run]) -> list[str]:
     """Every numeric key the runs logged (training rows, then evaluations), in first-seen order."""
-    keys: dict[str, None] = {}
-    for run in runs:
-        for row in run.scalar_rows:
-            for k, v in row.items():
-                if k not in _NOT_PLOTTED and isinstance(v, (int, float)) and not isinstance(v, bool):
-                    keys.setdefault(k, None)
-    return list(keys)
+    return numeric_keys(r for run in runs for r in run.scalar_rows)
 
 
 def standard_panels(runs: list[Run]) -> list[Panel]:
     """The default panels for what these runs logged (see the module docstring)."""
-    keys = logged_keys(runs)
+    keys = [k for k in logged_keys(runs) if k not in _NOT_STANDARD]
     train_keys = [k for k in keys if not k.startswith(("eval/", "lr/"))]
     losses = [k for k in train_keys if "loss" in k]
     outputs = [k for k in train_keys if k in ("d_real", "d_fake", "d_acc")]

@@ -151,6 +151,17 @@ class Run:
         return spent / 60
 
 
+def numeric_keys(rows) -> list[str]:
+    """The keys of ``rows`` (dicts) that hold a number (not a bool), in first-seen order, ``step`` and ``time``
+    left out."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        for k, v in row.items():
+            if k not in ("step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                keys.setdefault(k, None)
+    return list(keys)
+
+
 def read_run(path: str | Path) -> Run:
     """Read the run directory ``path``; one line (:class:`GankitError`) when it is not one."""
     path = Path(path)
