@@ -233,3 +233,10 @@ def test_rollbacks_are_health_events_not_curves(tmp_path):
     shown = _health(run)
     assert "step 12: rollback: non-finite d_loss in the losses (failed_step 12, retry 1)" in shown
     assert "step 20: D(G(z)) near 0 for 100 steps" in shown
+
+
+def test_an_unwritable_output_is_one_line(runs, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    one_line_error(capsys, ["plot", str(runs["finished"]), "-o", str(blocker / "curves.png")], "could not write")
+    one_line_error(capsys, ["report", str(runs["finished"]), "-o", str(blocker / "r.html")], "could not write")

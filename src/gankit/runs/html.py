@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import GankitError
+from ..train.log import replace_text, why_unwritten
 from ..version import __version__
 from . import plot
 from .listing import duration, number, summary
@@ -84,10 +85,10 @@ def write_report(runs: list[Run], out: str | Path, smooth: float = 0.0) -> Path:
             raise GankitError(f"{run.path} has no metrics yet (metrics.jsonl is empty: the first row comes after "
                               "train.log_every steps): nothing to report")
     page = render(runs, smooth)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        replace_text(out, page)  # whole or not at all, as a run's own files
+    except OSError as exc:
+        raise GankitError(f"could not write {out}: {why_unwritten(exc)}") from None
     return out
 
 

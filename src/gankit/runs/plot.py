@@ -171,6 +171,10 @@ def plot_runs(runs: list[Run], out: str | Path, metrics: list[str] | None = None
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise GankitError(f"-o {out}: name a .png, .svg or .pdf file")
     fig = figure(runs, panels, smooth)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        from ..train.log import why_unwritten
+        raise GankitError(f"could not write {out}: {why_unwritten(exc)}") from None
     return out
