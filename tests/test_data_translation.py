@@ -282,3 +282,20 @@ def test_mnist_colour_halves_are_disjoint_and_cover_the_split(mnist_root):
     digits, labels = read_mnist(mnist_root, "test")
     half_a, _ = split_halves(len(digits), "test")
     assert torch.equal(data.a[:, 0], torch.from_numpy(uint8_to_unit(digits[half_a])))  # A: all of its half, in order
+
+
+def test_mnist_colourize_pairs_each_colour_digit_with_its_own_luminance(mnist_root):
+    from gankit.data.mnist_translation import colour_digits
+
+    n = 500
+    data = _load("mnist_colourize", mnist_root, num_samples=n)
+    digits, labels = read_mnist(mnist_root, "train")
+    assert data.paired and data.channels_a == 1 and data.x.shape == (n, 4, 28, 28) and data.num_classes == 10
+    assert data.y.tolist() == labels[:n].tolist()
+    assert torch.equal(data.b, torch.from_numpy(colour_digits(digits[:n], "train")))  # mnist_colour's B, every image
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    assert torch.allclose(data.a, (data.b * weights).sum(1, keepdim=True), atol=1e-6)  # A is B's luma, in [-1, 1]
+    assert 0.05 < data.b.std(dim=1).mean() < 0.5 and data.a.std() > 0.2  # B has colour, A has the shapes
+    test = _load("mnist_colourize", mnist_root, "test")
+    assert test.x.shape == (10_000, 4, 28, 28) and test.paired  # every test digit, not a half
+    assert torch.equal(data.x, _load("mnist_colourize", mnist_root, seed=3, num_samples=n).x)  # seed-independent

@@ -297,6 +297,80 @@ def test_translation_scores_on_known_cases():
     assert output_diversity(spread) == pytest.approx((1 + 1 + 2) / 3)  # pairs (0,1), (0,-1), (1,-1)
 
 
+def test_colourfulness_and_saturation_on_closed_forms():
+    from gankit.metrics.translation import colour_scores, colourfulness_per_image, histogram_emd, saturation
+
+    grey = torch.rand(3, 1, 6, 6).repeat(1, 3, 1, 1) * 2 - 1  # R = G = B
+    assert torch.allclose(colourfulness_per_image(grey), torch.zeros(3, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(saturation(grey), torch.zeros(3, 6, 6, dtype=torch.float64), atol=1e-9)
+    red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1).expand(1, 3, 4, 4)  # (255, 0, 0): rg 255, yb 127.5
+    assert float(colourfulness_per_image(red)) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    assert float(saturation(red).mean()) == pytest.approx(1.0) and float(saturation(-torch.ones(1, 3, 2, 2)).max()) == 0
+    half = torch.zeros(1, 3, 2, 2)  # (127.5, 127.5, 127.5) grey, then half the pixels turned to (255, 0, 127.5)
+    half[0, :, 0, :] = torch.tensor([1.0, -1.0, 0.0]).view(3, 1)
+    rg, yb = np.array([255, 255, 0, 0]), np.array([0, 0, 0, 0])  # yb = (255 + 0) / 2 - 127.5 = 0
+    assert float(colourfulness_per_image(half)) == pytest.approx(np.hypot(rg.std(), yb.std()) + 0.3 * rg.mean())
+    low, high = torch.full((1000,), 0.2), torch.full((1000,), 0.7)
+    assert histogram_emd(low, low) == 0.0 and histogram_emd(low, high) == pytest.approx(0.5, abs=0.011)
+    scores = colour_scores(red.repeat(2, 1, 1, 1) * 0.5, red.repeat(2, 1, 1, 1))  # a washed-out red
+    assert 0.4 < scores["colourfulness_ratio"] < 0.6 and scores["saturation"] < scores["saturation_real"]
+    assert 0 < scores["saturation_emd"] <= 1
+    with pytest.raises(ValueError, match="RGB"):
+        colourfulness_per_image(torch.zeros(1, 1, 4, 4))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation during training
+
+def _evals(run) -> dict:
+    return {int(p.stem.split("_")[1]): json.loads(p.read_text()) for p in sorted((run / "eval").glob("step_*.json"))}
+
+
+def test_a_paired_run_without_an_evaluator_keeps_its_best_checkpoint_by_l1_and_resumes_bit_for_bit(tmp_path):
+    train = [*PIX2PIX, "train.eval_every=3", "train.eval_samples=16", "train.checkpoint_every=3"]
+    straight = gankit.train(None, overrides=[*train, "train.steps=9"], out=tmp_path / "straight")
+    evals = _evals(straight)
+    assert sorted(evals) == [3, 6, 9] and all("AB/l1" in e and "AB/ssim" in e and "AB/fid" not in e
+                                              for e in evals.values())
+    best = json.loads((straight / "checkpoints" / "best.json").read_text())
+    assert best["AB/l1"] == min(e["AB/l1"] for e in evals.values()) and best["step"] in evals
+    split = gankit.train(None, overrides=[*train, "train.steps=5"], out=tmp_path / "split")
+    gankit.train(None, overrides=["train.steps=9"], out=split, resume=True)
+    a, b = (ckpt.load_checkpoint(latest_checkpoint(r))[0] for r in (straight, split))
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert json.loads((split / "checkpoints" / "best.json").read_text()) == best
+    assert _evals(split)[9]["AB/l1"] == evals[9]["AB/l1"]
+
+
+@pytest.mark.parametrize("n, key", [(300, "fid"), (200, "kid")])  # 200 < 2 x 128 features: FID's guard, KID
+def test_an_unpaired_mnist_run_is_scored_both_ways_during_training_and_keeps_the_mean_fid_best(tmp_path, mnist_root,
+                                                                                             capsys, n, key):
+    run = gankit.train(None, overrides=["data.name=mnist_colour", f"data.root={mnist_root}", "data.num_samples=300",
+                                        "model.name=cyclegan", "model.width=4", "model.res_blocks=1",
+                                        "model.d_width=8", "model.d_layers=2", "recipe.identity_weight=0",
+                                        *QUIET, "train.eval_every=2", f"train.eval_samples={n}", "train.steps=4"],
+                       out=tmp_path / "colour")
+    assert f"best checkpoint by AB + BA {key.upper()} (mean)" in capsys.readouterr().out
+    evals = _evals(run)
+    assert sorted(evals) == [2, 4]
+    for e in evals.values():
+        assert {f"AB/{key}", f"BA/{key}", "AB/class_preservation", "BA/class_preservation", "AB/cycle_l1",
+                "AB/colourfulness_ratio"} <= set(e) and "BA/colourfulness" not in e  # A is grey
+        assert e[key] == pytest.approx((e[f"AB/{key}"] + e[f"BA/{key}"]) / 2)
+        assert e["provenance"]["num_samples"] == n and "AB/diversity" not in e
+        assert ("AB/fid" in e) == (key == "fid") and (key == "fid" or any("FID" in w for w in e["warnings"]))
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best[key] == min(e[key] for e in evals.values())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/BA/class_preservation" in r for r in rows)  # curves, TensorBoard and sweeps read these
+
+
+def test_unpaired_data_without_evaluators_is_not_evaluated_and_says_why(tmp_path, capsys):
+    run = gankit.train(None, overrides=[*CYCLE, "train.eval_every=2", "train.steps=2"], out=tmp_path / "c")
+    assert not (run / "eval").exists() or not list((run / "eval").glob("step_*.json"))
+    assert "no evaluation during training" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # gankit eval of a translation run
 

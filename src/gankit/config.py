@@ -111,7 +111,7 @@ class DataConfig:
     """Where the training data comes from and how it is shaped."""
 
     # a registered dataset: mnist, digits, folder, arrays, toy2d, stacked_mnist, patches, diabetes; for translation
-    # models paired, unpaired, mnist_edges, mnist_colour
+    # models paired, unpaired, mnist_edges, mnist_colourize, mnist_colour
     name: str = "digits"
     root: str | None = None  # folder (mnist, folder) or file (arrays); mnist also reads $GANKIT_DATA
     size: int | None = None  # side length to resize to; None keeps the source's own size

@@ -1,4 +1,4 @@
-"""Two offline image-to-image translation tasks made from MNIST (read as the ``mnist`` source reads it, so
+"""Three offline image-to-image translation tasks made from MNIST (read as the ``mnist`` source reads it, so
 ``data.root`` is the MNIST folder). Both are translation datasets (see :mod:`gankit.data.translation`).
 
 * ``mnist_edges`` (paired, sketch -> digit, in the spirit of pix2pix's edges2shoes; Isola et al. 2017): A is the
@@ -13,10 +13,15 @@
   ``|patch - digit|`` per channel, both in [0, 1]. Photo and patch position are drawn from a seed fixed per split.
   A and B come from disjoint halves of the split's images (:func:`split_halves`), so no B is a recoloured copy of
   an A; rows pair them by :func:`gankit.data.translation.unpaired_indices`. ``y`` holds A's labels, ``y_b`` B's.
+* ``mnist_colourize`` (paired, grey -> colour, in the spirit of pix2pix's colourisation task; Isola et al. 2017,
+  sec. 4.4): B is ``mnist_colour``'s colour digit made from every image of the split, A its luminance (ITU-R BT.601:
+  0.299 R + 0.587 G + 0.114 B, 1 channel). Which photo, and which part of it, a grey value came from is not in the
+  grey image, so the colours have no single right answer: a network trained on L1 alone predicts their average,
+  desaturated, where an adversarial loss asks for colours that look real. Labels in ``y``.
 
-``data.num_samples`` caps the items: the first N digits of the split (``mnist_edges``), the first N of each half
-(``mnist_colour``). ``data.size`` and ``data.channels`` then apply to each side, as for the ``mnist`` source.
-Nothing depends on train.seed.
+``data.num_samples`` caps the items: the first N digits of the split (``mnist_edges``, ``mnist_colourize``), the
+first N of each half (``mnist_colour``). ``data.size`` and ``data.channels`` then apply to each side, as for the
+``mnist`` source. Nothing depends on train.seed.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .transforms import SPLITS, check_split, finish_images, uint8_to_unit
 from .translation import stack_translation, unpaired_indices
 
 INK_THRESHOLD = 127  # a pixel above half intensity belongs to the digit
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma weights of R, G, B (they sum to 1)
 CROSS = ndimage.generate_binary_structure(2, 1)  # 3x3 4-neighbourhood: a one-pixel outline
 HALVES_SEED = 20_240_918  # fixed: which images go to A and which to B never moves with train.seed
 PATCH_SEED = 20_240_919  # fixed: photo and patch position of each B image
@@ -105,3 +111,20 @@ def load_mnist_colour(cfg: DataConfig, split: str = "train", seed: int = 0) -> A
     b = colour_digits(digits[half_b], split)[ib]  # (N, 3, 28, 28)
     return stack_translation(finish_images(a, cfg), finish_images(b, cfg), "mnist_colour", labels[half_a][ia],
                              labels[half_b][ib], NUM_CLASSES)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of (N, 3, H, W) colour images in [-1, 1] -> (N, 1, H, W) in [-1, 1] (the weights sum to 1,
+    so the affine map between [0, 1] and [-1, 1] commutes with it)."""
+    return np.einsum("c,nchw->nhw", LUMA, rgb)[:, None].astype(np.float32)
+
+
+@DATASETS.register("mnist_colourize")
+def load_mnist_colourize(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayData:
+    """Paired grey (A, 1 channel: the luminance of B) and colour digits (B, 3 channels, as ``mnist_colour``'s B),
+    labels 0..9."""
+    check_split(split, "mnist_colourize")
+    digits, labels = read_split(cfg, split, cfg.num_samples)
+    b = colour_digits(digits, split)  # (N, 3, 28, 28) in [-1, 1]
+    return stack_translation(finish_images(luminance(b), cfg), finish_images(b, cfg), "mnist_colourize", labels,
+                             num_classes=NUM_CLASSES, paired=True)

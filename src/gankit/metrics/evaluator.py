@@ -216,7 +216,8 @@ def load_evaluator(name_or_path: str, device: torch.device | str = "cpu") -> Eva
 
 def default_evaluator(dataset: str, domain: str = "") -> str | None:
     """The built-in evaluator for a data source (one domain of a translation task), or None when there is none
-    (user folders, arrays, mnist_edges' outlines)."""
+    (user folders, arrays, mnist_edges' outlines, mnist_colourize's grey images). ``mnist_colourize``'s colour
+    digits are ``mnist_colour``'s B images made from other MNIST images: the colour evaluator reads them."""
     key = f"{dataset}:{domain}" if domain else dataset
     return {"mnist": "mnist", "stacked_mnist": "mnist", "digits": "digits", "mnist_edges:B": "mnist",
-            "mnist_colour:A": "mnist", "mnist_colour:B": "mnist_colour"}.get(key)
+            "mnist_colour:A": "mnist", "mnist_colour:B": "mnist_colour", "mnist_colourize:B": "mnist_colour"}.get(key)

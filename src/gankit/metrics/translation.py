@@ -9,6 +9,13 @@
 * Cycle reconstruction error: L1 between an image and its return trip G_BA(G_AB(x)).
 * Output diversity: for K outputs of one input, the mean L1 distance between all K(K-1)/2 pairs, averaged over the
   inputs (0 for a deterministic translator).
+* Colour (RGB outputs): the colourfulness of Hasler & Suesstrunk 2003 ("Measuring colourfulness in natural
+  images", eq. 3 and table 2's M^(3)): with rg = R - G and yb = (R + G) / 2 - B in 0..255,
+  M = sqrt(sd(rg)^2 + sd(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2) over the pixels of one image, averaged over the
+  images; HSV saturation (max - min) / max of each pixel (0 where max is 0); and the earth mover's distance (the
+  1-Wasserstein distance) between the outputs' and the real images' distributions of pixel saturation, from their
+  histograms on SATURATION_BINS equal bins of [0, 1]. A network that averages plausible colours (L1 alone) draws
+  less colourful, less saturated images than real ones; one that draws real-looking colours matches them.
 
 Images are (N, C, H, W) in [-1, 1]; every function computes in float64 and returns Python floats (or per-image
 tensors where named so).
@@ -24,6 +31,7 @@ from .reconstruction import psnr_per_image
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+SATURATION_BINS = 100
 
 
 def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
@@ -88,3 +96,48 @@ def output_diversity(outputs: torch.Tensor) -> float:
         for j in range(i + 1, k):
             total += (flat[:, i].double() - flat[:, j].double()).abs().mean(dim=-1).cpu()
     return float(total.mean() / (k * (k - 1) / 2))
+
+
+def _rgb255(images: torch.Tensor) -> torch.Tensor:
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected (N, 3, H, W) RGB images, got {tuple(images.shape)}")
+    return (images.double().clamp(-1, 1) + 1) * 127.5
+
+
+def colourfulness_per_image(images: torch.Tensor) -> torch.Tensor:
+    """(N,) colourfulness M of Hasler & Suesstrunk 2003 of each RGB image in [-1, 1] (0 for a grey image)."""
+    x = _rgb255(images).flatten(2)  # (N, 3, P)
+    rg = x[:, 0] - x[:, 1]
+    yb = (x[:, 0] + x[:, 1]) / 2 - x[:, 2]
+    spread = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False))
+    return spread + 0.3 * torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2)
+
+
+def saturation(images: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) HSV saturation of RGB images in [-1, 1]: (max - min) / max over the channels, 0 where max is 0."""
+    x = (images.double().clamp(-1, 1) + 1) / 2
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected (N, 3, H, W) RGB images, got {tuple(images.shape)}")
+    top, bottom = x.amax(dim=1), x.amin(dim=1)
+    return torch.where(top > 0, (top - bottom) / top.clamp_min(1e-12), torch.zeros_like(top))
+
+
+def histogram_emd(a: torch.Tensor, b: torch.Tensor, bins: int = SATURATION_BINS) -> float:
+    """Earth mover's distance between the distributions of values ``a`` and ``b`` in [0, 1], from histograms of
+    ``bins`` equal bins: the area between their cumulative distributions (bins' width times the summed gaps)."""
+    cdfs = []
+    for values in (a, b):
+        counts = torch.histc(values.double().flatten(), bins=bins, min=0.0, max=1.0)
+        cdfs.append(torch.cumsum(counts / counts.sum(), 0))
+    return float((cdfs[0] - cdfs[1]).abs().sum() / bins)
+
+
+def colour_scores(fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    """Colourfulness and saturation of RGB translations against real images of their domain: each one's mean,
+    their ratio (fake / real), and the earth mover's distance between the pixel-saturation distributions."""
+    c_fake, c_real = colourfulness_per_image(fake).mean(), colourfulness_per_image(real).mean()
+    s_fake, s_real = saturation(fake), saturation(real)
+    return {"colourfulness": float(c_fake), "colourfulness_real": float(c_real),
+            "colourfulness_ratio": float(c_fake / c_real) if c_real > 0 else float("inf"),
+            "saturation": float(s_fake.mean()), "saturation_real": float(s_real.mean()),
+            "saturation_emd": histogram_emd(s_fake, s_real)}

@@ -317,8 +317,8 @@ def _generator(cfg, c_in: int, c_out: int, side: int, noise: bool = True) -> Tra
 def _channels(cfg, shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(shape) != 3 or not cfg.channels_a or cfg.channels_a >= shape[0]:
         raise ConfigError(f"model.name={cfg.name} translates images of one domain into another: it needs a "
-                          "translation dataset (paired, unpaired, mnist_edges, mnist_colour), not samples of shape "
-                          f"{tuple(shape)}")
+                          "translation dataset (paired, unpaired, mnist_edges, mnist_colourize, mnist_colour), not "
+                          f"samples of shape {tuple(shape)}")
     return cfg.channels_a, shape[0] - cfg.channels_a, shape[-1]
 
 

@@ -88,10 +88,10 @@ def _split(x: torch.Tensor, channels_a: int) -> tuple[torch.Tensor, torch.Tensor
 def _check_translation_data(data, name: str) -> None:
     if not getattr(data, "is_translation", False):
         raise ConfigError(f"recipe.name={name} needs a translation dataset (data.name: paired, unpaired, "
-                          f"mnist_edges or mnist_colour), not {data.name!r}")
+                          f"mnist_edges, mnist_colourize or mnist_colour), not {data.name!r}")
     if name == "pix2pix" and not data.paired:
         raise ConfigError(f"recipe.name=pix2pix learns from input-output pairs; data {data.name!r} is unpaired: "
-                          "use model.name=cyclegan (or a paired source: paired, mnist_edges)")
+                          "use model.name=cyclegan (or a paired source: paired, mnist_edges, mnist_colourize)")
 
 
 def _adversarial_scale(loss_name: str) -> float:
