@@ -53,7 +53,8 @@ cp "$(ls "$VAE"/samples/recon_step_*.png | tail -1)" "$OUT/vae_reconstructions.p
 cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchmarks/vae.py --suite vs_gan
 # image-to-image translation (#8): the first 10 test inputs of each task, translated by the benchmark's runs
 TR=${5:-runs/bench_translation}
-COLOUR=${COLOUR:-$TR/colour}  # docs/translation.md uses the 25-minute run: COLOUR=runs/bench_translation25/colour
+# docs/translation.md uses the 25-minute run: COLOUR=runs/bench_translation25/colour_seed0
+COLOUR=${COLOUR:-$TR/colour_seed0}
 TMP=$(mktemp -d)
 "$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
 import sys

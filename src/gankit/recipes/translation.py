@@ -13,7 +13,15 @@ D_B(G_AB(A)) and D_A(G_BA(B)), plus ``cycle_weight`` (lambda = 10) times the cyc
 real images and on fakes drawn from a history buffer of the last ``pool_size`` (50) generated images (Shrivastava et
 al. 2017): each new fake either enters the buffer and is shown, or, with probability 1/2 once the buffer is full,
 replaces a random stored fake, which is shown instead. Each discriminator's objective is halved, as the paper's code
-does. The adversarial loss is any registered loss (``loss``; ``least_squares`` by default); with least squares both
+does. Not in the CycleGAN paper, and off by default: ``semantic_weight`` adds CyCADA's semantic consistency loss
+(Hoffman et al. 2018, "CyCADA"), the cross-entropy between a frozen classifier's reading of each translation and the
+label a frozen classifier of the source domain gives its source image, CE(C_B(G_AB(A)), argmax C_A(A)) +
+CE(C_A(G_BA(B)), argmax C_B(B)): it stops a generator from hiding a digit's identity in a form only its partner
+decodes. The classifiers are evaluators (``classifier_a``, ``classifier_b``: a built-in name or a file from
+``gankit evaluator train``; empty: the data's built-in evaluator of that domain). Where the same evaluators then
+measure class preservation, the figure is optimistic: train the classifiers separately, or check with another.
+
+The adversarial loss is any registered loss (``loss``; ``least_squares`` by default); with least squares both
 recipes use the plain mean squared error of the papers' code, E[(D(G(x)) - 1)^2] for G, not LSGAN's halved form.
 Under torchrun each rank keeps its own history buffers (of its own fakes) and a checkpoint keeps rank 0's, so a
 CycleGAN step is not exactly the step of one process with the whole batch, unlike the other recipes.
@@ -31,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import MAX_WEIGHT, OptimConfig, check_range
-from ..errors import ConfigError
+from ..errors import ConfigError, GankitError
 from ..models.translation import check_fits
 from ..registry import LOSSES, RECIPES
 from ..shard import sharded
@@ -65,10 +73,14 @@ class CycleGANRecipeConfig:
     cycle_weight: float = 10.0  # lambda of eq. 3
     identity_weight: float = 0.5  # times cycle_weight; 0 turns the identity loss off
     pool_size: int = 50  # history buffer of generated images per discriminator; 0: none
+    semantic_weight: float = 0.0  # CyCADA's semantic consistency loss (not in the CycleGAN paper); 0: off
+    classifier_a: str = ""  # evaluator reading domain A for it (name or .safetensors); empty: the data's built-in
+    classifier_b: str = ""  # the same for domain B
 
     def __post_init__(self) -> None:
         LOSSES.get(self.loss)
         check_range("recipe.cycle_weight", self.cycle_weight, 0.0, MAX_WEIGHT)
+        check_range("recipe.semantic_weight", self.semantic_weight, 0.0, MAX_WEIGHT)
         check_range("recipe.identity_weight", self.identity_weight, 0.0, MAX_WEIGHT, note="times recipe.cycle_weight")
         # images kept per discriminator (the paper keeps 50); each is a whole image in memory
         check_range("recipe.pool_size", self.pool_size, 0, 1000)
@@ -195,6 +207,7 @@ class CycleGANRecipe(Recipe):
                               f"number of channels (here {self.G_ab.channels_in} and {self.G_ab.channels_out}): set "
                               "recipe.identity_weight=0")
         self.pool_a, self.pool_b = HistoryBuffer(cfg.pool_size), HistoryBuffer(cfg.pool_size)
+        self.classifiers: dict = {}  # per domain, for the semantic loss (loaded with the data)
         g_params = [*self.G_ab.parameters(), *self.G_ba.parameters()]
         d_params = [*self.D_a.parameters(), *self.D_b.parameters()]
         self.optimizers = {"generator": adam(g_params, optim.lr_g, optim),
@@ -203,6 +216,19 @@ class CycleGANRecipe(Recipe):
     def validate(self, data, batch_size: int) -> None:
         _check_translation_data(data, "cyclegan")
         check_fits([self.G_ab, self.G_ba, self.D_a, self.D_b], min(data.x.shape[-2:]))
+        if self.cfg.semantic_weight:
+            device = next(self.G_ab.parameters()).device
+            self.classifiers = {d: _frozen_classifier(getattr(self.cfg, f"classifier_{d.lower()}"), data.name, d,
+                                                      channels, device)
+                                for d, channels in (("A", self.G_ab.channels_in), ("B", self.G_ab.channels_out))}
+
+    def semantic(self, a: torch.Tensor, b: torch.Tensor, fake_b: torch.Tensor, fake_a: torch.Tensor) -> torch.Tensor:
+        """CyCADA's semantic consistency: each translation should be read as its source's class, as the source
+        domain's classifier reads the source (pseudo-labels; the classifiers stay frozen)."""
+        c_a, c_b = self.classifiers["A"], self.classifiers["B"]
+        with torch.no_grad():
+            label_a, label_b = c_a(a.float()).argmax(1), c_b(b.float()).argmax(1)
+        return F.cross_entropy(c_b(fake_b.float()), label_a) + F.cross_entropy(c_a(fake_a.float()), label_b)
 
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         x, _ = batches.next(batch_size)
@@ -218,6 +244,10 @@ class CycleGANRecipe(Recipe):
                 identity = F.l1_loss(self.G_ab(b).float(), b) + F.l1_loss(self.G_ba(a).float(), a)
                 loss = loss + lam * self.cfg.identity_weight * identity
                 logs["identity"] = identity.detach()
+            if self.classifiers:
+                semantic = self.semantic(a, b, fake_b, fake_a)
+                loss = loss + self.cfg.semantic_weight * semantic
+                logs["semantic"] = semantic.detach()
             update(self.optimizers["generator"], loss)
         shown_a = self.pool_a.query(fake_a, noise)
         shown_b = self.pool_b.query(fake_b, noise)
@@ -241,6 +271,27 @@ class CycleGANRecipe(Recipe):
         for k, pool in (("a", self.pool_a), ("b", self.pool_b)):
             saved = tensors.get(f"pool_{k}")
             pool.images = None if saved is None else saved.to(device).clone()
+
+
+def _frozen_classifier(name: str, dataset: str, domain: str, channels: int, device: torch.device):
+    """A frozen evaluator network (logits of images in [-1, 1], resized to its own size) for one domain."""
+    from ..metrics.evaluator import default_evaluator, load_evaluator  # deferred: only the semantic loss needs it
+
+    key = f"recipe.classifier_{domain.lower()}"
+    name = name or default_evaluator(dataset, domain) or ""
+    if not name:
+        raise ConfigError(f"recipe.semantic_weight needs a classifier of domain {domain}: data {dataset!r} has no "
+                          f"built-in evaluator for it; set {key} to a file from `gankit evaluator train`")
+    try:
+        evaluator = load_evaluator(name, device)
+    except GankitError as exc:
+        raise ConfigError(f"{key}={name}: {exc}") from None
+    if evaluator.spec.in_channels != channels:
+        raise ConfigError(f"{key}={name} reads {evaluator.spec.in_channels}-channel images, but domain {domain} has "
+                          f"{channels}")
+    for p in evaluator.net.parameters():
+        p.requires_grad_(False)
+    return lambda x: evaluator.net(evaluator.prepare(x))  # not a module of the run: never saved, trained or averaged
 
 
 def _judged(logits: torch.Tensor, adv) -> torch.Tensor:
