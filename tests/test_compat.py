@@ -33,8 +33,8 @@ def expected(name: str) -> tuple[dict[str, torch.Tensor], bool]:
     return tensors, cpu == make.cpu_kind()
 
 
-def same(a: torch.Tensor, b: torch.Tensor, exact: bool) -> bool:
-    return torch.equal(a, b) if exact else torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+def same(a: torch.Tensor, b: torch.Tensor, exact: bool, atol: float = 1e-5) -> bool:
+    return torch.equal(a, b) if exact else torch.allclose(a, b, rtol=1e-4, atol=atol)
 
 
 def test_every_fixture_is_small():
@@ -62,4 +62,6 @@ def test_an_old_checkpoint_resumes_to_the_same_weights(name, tmp_path):
     final = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))[0]
     weights = {k: v for k, v in final.items() if k.startswith("model.")}
     assert set(weights) == {k for k in want if k != "probe"}
-    assert [k for k in weights if not same(weights[k], want[k], exact)] == []
+    # another CPU's last bits grow through Adam's steps (StyleGAN on an AMD CPU against an Intel fixture: 6.6e-5 at
+    # most), where a resume that lost the optimizer's or the sampler's state is off by a step's size (~1e-3)
+    assert [k for k in weights if not same(weights[k], want[k], exact, atol=2e-4)] == []
