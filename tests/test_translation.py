@@ -63,6 +63,14 @@ def test_noise_gives_several_outputs_per_input():
     # dropout sits in the innermost layers, behind the skips: at initialisation it moves the output by ~2%,
     # far above rounding (1e-7)
     assert (one - two).abs().mean() > 1e-3 * one.abs().mean()
+    kept = UNetGenerator(1, 1, 16, 8, 64, 0, "batch", dropout=0.5, test_dropout=True)  # pix2pix's test-time noise
+    kept.load_state_dict(drop.state_dict())
+    state = torch.get_rng_state()
+    seeded = [kept.translate(x, generator=torch.Generator().manual_seed(s)) for s in (3, 3, 4)]
+    assert torch.equal(torch.get_rng_state(), state)  # masks from the generator: the global stream never moves
+    assert torch.equal(seeded[0], seeded[1])
+    assert (seeded[0] - seeded[2]).abs().mean() > 1e-3 * seeded[0].abs().mean()
+    assert (seeded[0] - drop.translate(x)).abs().mean() > 1e-3 * seeded[0].abs().mean()
     vec = UNetGenerator(1, 1, 16, 8, 64, 0, "batch", noise_dim=4)
     g = torch.Generator().manual_seed(0)
     one, two = vec.translate(x, generator=g), vec.translate(x, generator=g)
@@ -251,7 +259,7 @@ def trained(tmp_path_factory):
     return pix, cyc
 
 
-def test_translate_api_gives_k_outputs_per_input_and_checks_shapes(trained):
+def test_translate_api_gives_k_outputs_per_input_and_checks_shapes(trained, tmp_path):
     pix, cyc = trained
     run = gankit.load(pix)
     x = torch.rand(3, 1, 16, 16) * 2 - 1
@@ -260,6 +268,15 @@ def test_translate_api_gives_k_outputs_per_input_and_checks_shapes(trained):
     many = run.translate(x, samples=4, seed=1)
     assert many.shape == (3, 4, 1, 16, 16)
     assert (many[:, 0] - many[:, 1]).abs().max() > 0  # dropout noise: different outputs of one input
+    assert torch.equal(one, run.translate(x, seed=1))  # one output: dropout off, whatever the seed
+    # model.test_dropout keeps it on for one output too (the paper's test time): another seed, another output
+    kept = gankit.load(gankit.train(None, overrides=[*PIX2PIX, "train.steps=4", "model.test_dropout=true"],
+                                    out=tmp_path / "kept"))
+    noisy = kept.translate(x)
+    assert torch.equal(noisy, kept.translate(x)) and not torch.equal(noisy, kept.translate(x, seed=1))
+    kept.generator.test_dropout = False  # the same weights (both runs: the same seed and steps), dropout off
+    off = kept.translate(x)
+    assert torch.allclose(off, one, atol=1e-5) and (noisy - off).abs().mean() > 1e-3 * off.abs().mean()
     with pytest.raises(GankitError, match="shape"):
         run.translate(torch.rand(3, 3, 16, 16))
     with pytest.raises(GankitError, match="A to B only"):

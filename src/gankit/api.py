@@ -271,10 +271,12 @@ class LoadedRun:
     def translate(self, x: torch.Tensor, *, direction: str = "AB", samples: int = 1, seed: int | None = 0,
                   batch_size: int = 256) -> torch.Tensor:
         """Translations of images ``x`` (N, C_in, H, W) in [-1, 1], on the CPU: (N, C_out, H, W), or with
-        ``samples`` = K > 1, (N, K, C_out, H, W), K outputs per input (pix2pix's noise: dropout kept on, or fresh
-        vectors z; a CycleGAN generator is deterministic, so its K outputs are equal). The generator runs in eval
-        mode: batch norm uses its running statistics, where the pix2pix paper normalises each test batch by its
-        own statistics (with its batch size of 1, instance normalisation)."""
+        ``samples`` = K > 1, (N, K, C_out, H, W), K outputs per input (pix2pix's noise: dropout, or fresh vectors
+        z; a CycleGAN generator is deterministic, so its K outputs are equal). ``seed`` fixes the noise, so a seed
+        repeats its outputs. The generator runs in eval mode, where pix2pix's dropout is off unless K > 1 or
+        ``model.test_dropout`` keeps it on as the paper does at test time; batch norm uses its running
+        statistics, where the paper normalises each test batch by its own (with its batch size of 1, instance
+        normalisation), which would make an image's translation depend on the images translated with it."""
         G = self.translator(direction)
         c_in, _ = self.domain_channels(direction)
         side = self.data_info["sample_shape"][1:]

@@ -6,9 +6,11 @@ Generators map an image of domain A (``channels_a`` channels) to one of domain B
   decoder of 4x4 stride-2 transposed convolutions (ReLU), with a skip connection from each encoder layer to its
   mirror in the decoder; no norm on the first encoder layer nor on the innermost one; tanh output. ``depth`` layers
   each way (the image is reflect-padded to a multiple of 2^depth and the output cropped back, so 28x28 works).
-  Noise, so that one input can give several outputs: dropout in the innermost decoder layers (pix2pix's choice,
-  kept on at sampling time when asked), or an injected vector z (``noise_dim`` > 0) broadcast over the pixels and
-  joined to the input's channels.
+  Noise, so that one input can give several outputs: dropout in the innermost decoder layers (pix2pix's choice),
+  or an injected vector z (``noise_dim`` > 0) broadcast over the pixels and joined to the input's channels. When
+  translating, dropout is off (eval mode: one output per input, what an export carries) unless K > 1 outputs are
+  asked for; ``test_dropout: true`` keeps it on for every translation, as the paper does at test time (sec. 3.3),
+  its masks drawn from the translation's seed, so a seed repeats its output.
 * ``resnet`` (CycleGAN, appendix 7.2, after Johnson et al. 2016): c7s1-w, two 3x3 stride-2 convolutions (w, 2w,
   4w), ``res_blocks`` residual blocks of two 3x3 convolutions with reflection padding, two 3x3 transposed
   convolutions back, c7s1-C and tanh.
@@ -54,6 +56,7 @@ class Pix2PixConfig:
     norm: Norm = "batch"
     noise: Literal["dropout", "vector", "none"] = "dropout"  # how G takes noise
     dropout: float = 0.5  # in the innermost decoder layers, with noise=dropout
+    test_dropout: bool = False  # true: keep that dropout on when translating, as the paper does at test time
     noise_dim: int = 8  # size of z, with noise=vector
     d_width: int = 64
     d_layers: int = 3  # PatchGAN: stride-2 layers; 2 suits 28x28 images
@@ -171,6 +174,7 @@ class Translator(nn.Module):
     channels_in: int
     channels_out: int
     noise_dim: int = 0  # > 0: forward takes a code z (B, noise_dim)
+    test_dropout = False  # True: translate keeps dropout on, as pix2pix does at test time
     has_prior = False  # nothing to sample from: a translator needs an input image
 
     @property
@@ -186,16 +190,22 @@ class Translator(nn.Module):
     @torch.no_grad()
     def translate(self, x: torch.Tensor, *, stochastic: bool = False,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-        """Translations in eval mode; ``stochastic`` keeps dropout on (pix2pix's test-time noise) so that repeated
-        calls give different outputs; an injected-vector generator draws its z from ``generator``."""
+        """Translations in eval mode; ``stochastic`` (or ``test_dropout``) keeps dropout on (pix2pix's test-time
+        noise), its masks drawn from ``generator`` when one is given (the global streams stay untouched: a
+        training-time evaluation must not move the run's randomness) and from torch's global generator otherwise;
+        an injected-vector generator draws its z from ``generator``."""
         was_training = self.training
         self.eval()
-        if stochastic:
-            for m in self.modules():
-                if isinstance(m, nn.Dropout):
-                    m.train()
+        drops = [m for m in self.modules() if isinstance(m, nn.Dropout)] if stochastic or self.test_dropout else []
+        for m in drops:
+            m.train()
         try:
-            return self(x, self.sample_noise(len(x), generator=generator))
+            z = self.sample_noise(len(x), generator=generator)
+            if not drops or generator is None:
+                return self(x, z)
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                torch.manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator, device=generator.device)))
+                return self(x, z)
         finally:
             self.train(was_training)
 
@@ -204,9 +214,10 @@ class UNetGenerator(Translator):
     """pix2pix's U-Net: skips join each encoder layer to its mirror in the decoder."""
 
     def __init__(self, channels_in: int, channels_out: int, side: int, width: int, max_width: int, depth: int,
-                 norm: Norm, dropout: float = 0.0, noise_dim: int = 0) -> None:
+                 norm: Norm, dropout: float = 0.0, noise_dim: int = 0, test_dropout: bool = False) -> None:
         super().__init__()
         self.channels_in, self.channels_out, self.noise_dim = channels_in, channels_out, noise_dim
+        self.test_dropout = bool(dropout) and test_dropout
         self.depth = depth or unet_depth(side)
         widths = [min(width * 2 ** i, max_width) for i in range(self.depth)]
         self.downs = nn.ModuleList()
@@ -311,7 +322,8 @@ def _generator(cfg, c_in: int, c_out: int, side: int, noise: bool = True) -> Tra
         return ResNetGenerator(c_in, c_out, cfg.width, cfg.max_width, cfg.res_blocks, cfg.norm)
     dropout = getattr(cfg, "dropout", 0.0) if noise and getattr(cfg, "noise", "none") == "dropout" else 0.0
     noise_dim = cfg.noise_dim if noise and getattr(cfg, "noise", "none") == "vector" else 0
-    return UNetGenerator(c_in, c_out, side, cfg.width, cfg.max_width, cfg.depth, cfg.norm, dropout, noise_dim)
+    return UNetGenerator(c_in, c_out, side, cfg.width, cfg.max_width, cfg.depth, cfg.norm, dropout, noise_dim,
+                         getattr(cfg, "test_dropout", False))
 
 
 def _channels(cfg, shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -146,9 +146,10 @@ class TranslationTask(Task):
         return tuple(name for name in ("generator", "generator_ba") if name in self.modules)
 
     def export_graph(self, run, options: dict) -> Graph:
-        """The generator of ``direction`` (AB, the default, or BA for CycleGAN) as ``gankit translate`` runs it:
-        eval mode, so batch norm uses its running statistics and pix2pix's dropout is off (its ``--samples K``
-        noise is not exported); an injected-vector generator takes its code ``z`` as a second input."""
+        """The generator of ``direction`` (AB, the default, or BA for CycleGAN) in eval mode: batch norm uses its
+        running statistics and pix2pix's dropout is off, as ``gankit translate`` runs it by default (the noise of
+        ``--samples K`` and ``model.test_dropout`` is not exported); an injected-vector generator takes its code
+        ``z`` as a second input."""
         opts = take_options(options, {"direction": ("AB", ("AB", "BA"))}, self.cfg.model.name)
         d = opts["direction"]
         G = run.translator(d)
