@@ -53,8 +53,10 @@ cp "$(ls "$VAE"/samples/recon_step_*.png | tail -1)" "$OUT/vae_reconstructions.p
 cp "$(dirname "$VAE")/vae_vs_gan.png" "$OUT/vae_vs_gan.png"  # written by benchmarks/vae.py --suite vs_gan
 # image-to-image translation (#8): the first 10 test inputs of each task, translated by the benchmark's runs
 TR=${5:-runs/bench_translation}
-# docs/translation.md uses the 25-minute run: COLOUR=runs/bench_translation25/colour_seed0
+# docs/translation.md uses the 25-minute runs: COLOUR=runs/bench_translation25/colour_seed0 (the paper's losses) and
+# COLOUR_SEMANTIC=runs/bench_translation/colour_sem25_seed0 (configs/cyclegan_semantic_mnist_colour.yaml)
 COLOUR=${COLOUR:-$TR/colour_seed0}
+COLOUR_SEMANTIC=${COLOUR_SEMANTIC:-$TR/colour_sem25_seed0}
 TMP=$(mktemp -d)
 "$PY" - "$MNIST_DIR" "$TMP" <<'PYEOF'
 import sys
@@ -71,5 +73,9 @@ PYEOF
 "$GANKIT" translate "$TR/edges_l1_only" "$TMP/mnist_edges_A.npz" -o "$TMP/l.npz" --grid "$OUT/l1_only_edges.png"
 "$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_A.npz" -o "$TMP/ab.npz" --grid "$OUT/cyclegan_ab.png"
 "$GANKIT" translate "$COLOUR" "$TMP/mnist_colour_B.npz" -o "$TMP/ba.npz" --direction BA --grid "$OUT/cyclegan_ba.png"
+"$GANKIT" translate "$COLOUR_SEMANTIC" "$TMP/mnist_colour_A.npz" -o "$TMP/sab.npz" \
+    --grid "$OUT/cyclegan_semantic_ab.png"
+"$GANKIT" translate "$COLOUR_SEMANTIC" "$TMP/mnist_colour_B.npz" -o "$TMP/sba.npz" --direction BA \
+    --grid "$OUT/cyclegan_semantic_ba.png"
 rm -r "$TMP"
 stylegan_images
