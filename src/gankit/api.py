@@ -287,7 +287,7 @@ class LoadedRun:
             raise GankitError(f"samples must be >= 1, got {samples}")
         generator = self.rng(seed)
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # dropout draws from torch's global generator: seed it too
+        with torch.random.fork_rng(devices=devices):  # the caller's global stream is left as it was, and seeded here
             if seed is not None:
                 torch.manual_seed(seed)
             outs = [self._batched(lambda part: G.translate(part, stochastic=samples > 1, generator=generator),
