@@ -19,7 +19,7 @@ from gankit.losses import r1_penalty
 from gankit.losses.adversarial import d_relativistic_pairing, g_relativistic_pairing
 from gankit.losses.penalties import zero_centred_penalty
 from gankit.models import build_models
-from gankit.models.r3gan import Resample, ResidualBlock, stage_sides
+from gankit.models.r3gan import LOW_PASS, Resample, ResidualBlock, low_pass_down, low_pass_up, stage_sides
 from gankit.recipes.adversarial import AdversarialConfig, AdversarialRecipe
 from gankit.registry import LOSSES
 from gankit.train.schedule import schedule_learning_rates
@@ -173,6 +173,31 @@ def test_low_pass_resampling_keeps_constants_and_interpolates():
     assert torch.allclose(row, torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]))
     checker = (torch.arange(8)[:, None] + torch.arange(8)).remainder(2).float().expand(1, 2, 8, 8)
     assert down(checker)[..., 1:, 1:].std() < 1e-6  # the highest frequency is filtered out, not aliased
+
+
+def _depthwise_kernel(channels: int, gain: float) -> torch.Tensor:
+    taps = torch.tensor(LOW_PASS, dtype=torch.float64)
+    kernel = torch.outer(taps, taps)
+    return (kernel / kernel.sum() * gain).expand(channels, 1, 3, 3)
+
+
+@pytest.mark.parametrize("side", [4, 6, 8])
+def test_low_pass_shifted_sums_equal_the_depthwise_convolutions(side):
+    x = torch.randn(2, 3, side, side, dtype=torch.float64, generator=torch.Generator().manual_seed(side))
+    down = F.conv2d(x, _depthwise_kernel(3, 1.0), stride=2, padding=1, groups=3)
+    up = F.conv_transpose2d(x, _depthwise_kernel(3, 4.0), stride=2, padding=1, output_padding=1, groups=3)
+    assert low_pass_down(x).shape == (2, 3, side // 2, side // 2) and low_pass_up(x).shape == (2, 3, 2 * side, 2 * side)
+    assert torch.allclose(low_pass_down(x), down, atol=1e-12) and torch.allclose(low_pass_up(x), up, atol=1e-12)
+
+
+def test_low_pass_resampling_has_second_derivatives_for_the_penalties():
+    x = torch.randn(1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: low_pass_up(low_pass_down(t.square())), (x,))
+    D = tiny((1, 16, 16))["discriminator"].double()  # the collapse as a weighted sum, differentiated twice too
+    real = torch.randn(2, 1, 16, 16, dtype=torch.float64, requires_grad=True)
+    for p in D.parameters():  # fix-up zeroed the branches' last layers: move them off zero
+        p.data.add_(torch.randn_like(p) * 0.05)
+    assert torch.autograd.gradgradcheck(lambda t: D(t).sum(), (real,))
 
 
 def test_generator_starts_from_a_learned_basis_and_clamps_samples():

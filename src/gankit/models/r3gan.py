@@ -128,11 +128,33 @@ class ResidualBlock(nn.Module):
         return x + self.project(h)
 
 
-def _low_pass(channels: int, gain: float) -> torch.Tensor:
-    """(channels, 1, 3, 3) depthwise kernel: the normalised outer product of the filter, times ``gain``."""
-    taps = torch.tensor(LOW_PASS)
-    kernel = torch.outer(taps, taps)
-    return (kernel / kernel.sum() * gain).expand(channels, 1, 3, 3).contiguous()
+def _down_last(x: torch.Tensor) -> torch.Tensor:
+    """Along the last axis (even length n): out[i] = (x[2i-1] + 2 x[2i] + x[2i+1]) / 4, x[-1] = 0, i < n/2."""
+    even, odd = x[..., 0::2], x[..., 1::2]
+    before = F.pad(odd, (1, 0))[..., :-1]  # x[2i-1], zero at the border
+    return (before + 2 * even + odd) / 4
+
+
+def _up_last(x: torch.Tensor) -> torch.Tensor:
+    """Along the last axis: zero insertion, then the filter with a gain of 2, i.e. y[2i] = x[i] and y[2i+1] = (x[i]
+    + x[i+1]) / 2, x[n] = 0: linear interpolation."""
+    after = F.pad(x, (0, 1))[..., 1:]  # x[i+1], zero at the border
+    return torch.stack([x, (x + after) / 2], dim=-1).flatten(-2)
+
+
+def low_pass_down(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H/2, W/2): the binomial [1, 2, 1] filter (outer product, normalised; zero padding),
+    then every second pixel, as a strided depthwise convolution computes it. Written as shifted sums of the two axes
+    in turn: the gradient penalties differentiate it twice, and a depthwise convolution's double backward runs one
+    convolution per channel (thousands of kernel launches per step on a GPU)."""
+    return _down_last(_down_last(x).transpose(-1, -2)).transpose(-1, -2)
+
+
+def low_pass_up(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, 2H, 2W): zero insertion and the binomial filter with a gain of 4, as the transposed
+    depthwise convolution computes it (which keeps the mean), as shifted sums for the reason :func:`low_pass_down`
+    gives."""
+    return _up_last(_up_last(x).transpose(-1, -2)).transpose(-1, -2)
 
 
 class Resample(nn.Module):
@@ -143,17 +165,12 @@ class Resample(nn.Module):
         super().__init__()
         self.up = up
         self.change = _linear_init(nn.Conv2d(c_in, c_out, 1, bias=False)) if c_in != c_out else nn.Identity()
-        # zero insertion keeps a quarter of the pixels: the kernel's gain of 4 keeps the mean
-        self.register_buffer("kernel", _low_pass(c_out if up else c_in, 4.0 if up else 1.0), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, c_in, s, s) -> (B, c_out, 2s, 2s) or (B, c_out, s/2, s/2)."""
-        kernel = self.kernel.to(x.dtype)
         if self.up:
-            x = self.change(x)
-            return F.conv_transpose2d(x, kernel, stride=2, padding=1, output_padding=1, groups=x.shape[1])
-        x = F.conv2d(x, kernel, stride=2, padding=1, groups=x.shape[1])
-        return self.change(x)
+            return low_pass_up(self.change(x))
+        return self.change(low_pass_down(x))
 
 
 def _stages(widths: list[int], blocks: list[int], cfg: R3GANConfig, up: bool) -> nn.ModuleList:
@@ -228,7 +245,9 @@ class R3GANDiscriminator(nn.Module):
         h = F.leaky_relu(self.from_image(x), SLOPE)
         for stage in self.stages:
             h = stage(h)
-        h = self.out(self.collapse(h).flatten(1))  # (B, 1) or (B, embed_dim)
+        # the depthwise s0 x s0 convolution, as the weighted sum it is (its double backward as a convolution runs
+        # one per channel)
+        h = self.out((h * self.collapse.weight[:, 0]).sum(dim=(2, 3)))  # (B, 1) or (B, embed_dim)
         if not self.num_classes:
             return h.flatten(), None
         if labels is None:
