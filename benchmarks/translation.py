@@ -12,6 +12,7 @@
   distributions, FID with the colour digits' evaluator, class preservation, L1, PSNR, SSIM; per seed and as mean
   and spread; the best checkpoint (by training-time FID on 2,000 test pairs) is scored too. With --pictures DIR,
   a grid of 10 test inputs, pix2pix's outputs, L1-only's and the targets (seed 0) as DIR/colourize.png.
+  --colourize-set applies overrides to both models (``model.test_dropout=false``: deterministic translations).
 * ``unpaired`` (MNIST <-> colour digits, --unpaired-config: ``configs/cyclegan_mnist_colour.yaml`` or
   ``cyclegan_semantic_mnist_colour.yaml``, with --set overrides): CycleGAN
   trained for --unpaired-minutes minutes (its linear decay spread over the steps that budget allows, measured
@@ -78,12 +79,14 @@ def _spread(rows: list[dict], keys: tuple[str, ...]) -> dict:
 
 
 def colourize(args) -> dict:
-    out = {"config": "pix2pix_colourize", "steps": args.colourize_steps, "seeds": args.seeds, "samples": 10_000}
+    common = args.colourize_set or []
+    out = {"config": "pix2pix_colourize", "overrides": common, "steps": args.colourize_steps, "seeds": args.seeds,
+           "samples": 10_000}
     runs = {}
-    for name, extra in (("pix2pix", []), ("l1_only", ["recipe.gan_weight=0"])):
+    for name, extra in (("pix2pix", common), ("l1_only", [*common, "recipe.gan_weight=0"])):
         rows = []
         for seed in range(args.seeds):
-            run = Path(args.out) / f"colourize_{name}_seed{seed}"
+            run = Path(args.out) / f"colourize_{name}{args.tag}_seed{seed}"
             started = time.monotonic()
             gankit.train(CONFIGS / "pix2pix_colourize.yaml", out=run, overwrite=True,
                          overrides=[f"data.root={args.mnist}", f"train.steps={args.colourize_steps}",
@@ -203,7 +206,9 @@ def main() -> None:
     parser.add_argument("--unpaired-seeds", type=int, default=1)
     parser.add_argument("--unpaired-config", default="cyclegan_mnist_colour", help="a config in configs/, no .yaml")
     parser.add_argument("--set", action="append", help="a config override of the unpaired runs (repeatable)")
-    parser.add_argument("--tag", default="", help="a suffix of the unpaired runs' folder names")
+    parser.add_argument("--colourize-set", action="append", help="a config override of both colourize models' runs, "
+                        "e.g. model.test_dropout=false (repeatable)")
+    parser.add_argument("--tag", default="", help="a suffix of the unpaired and colourize runs' folder names")
     parser.add_argument("--check", nargs="*", default=None, help="unpaired runs for the check suite (default: "
                         "every OUT/colour*_seed*)")
     parser.add_argument("--threads", type=int, default=2)
