@@ -257,6 +257,94 @@ def test_projection_of_a_generated_image_recovers_it():
     assert not G.const.requires_grad and all(p.requires_grad for n, p in G.named_parameters() if n != "const")
 
 
+def _image(G: StyleGANGenerator, w: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return G.synthesis(w[None, None].expand(1, G.num_ws, -1), noise_mode="const").clamp(-1, 1)
+
+
+def test_projection_keeps_the_best_of_several_starts():
+    G = _generator(16, seed=6)
+    with torch.no_grad():
+        for rgb in G.to_rgb:
+            rgb.conv.weight.mul_(0.3)
+    # the projector's draws: the mean w first, then one mapped code per image for each start after the first (start
+    # k of image i at row (k - 1) * n + i); with lr 0 and no noise every start stays where it began
+    g = torch.Generator().manual_seed(5)
+    style.mean_w(G, generator=g)
+    with torch.no_grad():
+        codes = G.mapping(G.sample_latent(4, generator=g))
+    targets = torch.cat([_image(G, codes[2]), _image(G, codes[1])])  # image 0: its start 2; image 1: its start 1
+    still = {"steps": 2, "lr": 0.0, "initial_noise": 0.0}
+    fit = style.project(G, targets, starts=3, generator=torch.Generator().manual_seed(5), **still)
+    assert fit.mse.max() < 1e-8 and fit.images.shape == targets.shape and fit.ws.shape == (2, G.num_ws, 16)
+    assert torch.allclose(fit.ws[0], codes[2].expand(G.num_ws, -1)) and torch.allclose(fit.ws[1], codes[1])
+    assert fit.losses[-1] < 1e-8 and len(fit.losses) == 2  # the kept starts' losses
+    alone = style.project(G, targets, generator=torch.Generator().manual_seed(5), **still)  # the mean w only
+    assert alone.mse.min() > 1e-3
+    with pytest.raises(GankitError, match="start"):
+        style.project(G, targets, starts=0)
+
+
+def _threshold_classifier(G: StyleGANGenerator):
+    """Two classes: an image brighter or darker than the median of 400 of G's images."""
+    with torch.no_grad():
+        probe = style._render(G, G.styles(G.sample_latent(400, generator=torch.Generator().manual_seed(9))))
+    threshold = probe.mean(dim=(1, 2, 3)).median()
+    return lambda x: (x.mean(dim=(1, 2, 3)) > threshold).long()
+
+
+def _only_these_styles_matter(G: StyleGANGenerator, layers: list[int]) -> None:
+    """Every other style layer's affine map is zeroed: its style is its bias, the same for every w."""
+    style_layers = [layer for block in G.blocks for layer in block]
+    with torch.no_grad():
+        for i, layer in enumerate(style_layers):
+            if i not in layers:
+                layer.style.weight.zero_()
+
+
+def test_mixing_classes_says_which_style_group_carries_the_class():
+    def scores(G):
+        return style.mixing_classes(G, _threshold_classifier(G), 300, batch=128,
+                                    generator=torch.Generator().manual_seed(1))
+
+    G = _generator(16, seed=3)
+    groups = style.style_groups(G)  # 16 px: coarse layers 0-1, middle 2-3, fine 4-5
+    out = scores(G)
+    assert out["pairs"] == 300 and 0.3 < out["differ"] < 0.7 and out["drawn"] >= 300
+    for name in groups:  # two classes and pairs that differ: a mix takes one of the two labels
+        assert out[f"{name}_takes_b"] + out[f"{name}_keeps_a"] == pytest.approx(1.0, abs=1e-3)
+    coarse = _generator(16, seed=3)
+    _only_these_styles_matter(coarse, list(groups["coarse"]))
+    out = scores(coarse)  # A with B's coarse styles is B's image; with B's middle or fine ones, A's
+    assert out["coarse_takes_b"] >= 0.99 and out["middle_keeps_a"] >= 0.99 and out["fine_keeps_a"] >= 0.99
+    fine = _generator(16, seed=3)
+    _only_these_styles_matter(fine, list(groups["fine"]))
+    out = scores(fine)
+    assert out["coarse_keeps_a"] >= 0.99 and out["middle_keeps_a"] >= 0.99 and out["fine_takes_b"] >= 0.99
+    flat = _generator(16, seed=3)
+    _only_these_styles_matter(flat, [])  # one image for every code: no pair differs
+    with pytest.raises(GankitError, match="one class"):
+        style.mixing_classes(flat, lambda x: (x.mean(dim=(1, 2, 3)) > 0).long(), 10, max_draws=50)
+
+
+def test_path_length_is_a_squared_derivative_in_w():
+    G = _generator(16, seed=4)
+    with torch.no_grad():
+        for rgb in G.to_rgb:
+            rgb.conv.weight.mul_(0.3)
+
+    def pixels(x):
+        return x.flatten(1)
+
+    runs = {eps: style.path_length(G, pixels, 200, eps=eps, batch=64, generator=torch.Generator().manual_seed(2))
+            for eps in (1e-4, 1e-3)}
+    small, large = runs[1e-4], runs[1e-3]
+    assert small["ppl"] > 1e-3 and small["samples"] == 200
+    assert 0.8 < large["ppl"] / small["ppl"] < 1.25  # distance ~ eps^2: dividing by eps^2 leaves the derivative
+    _only_these_styles_matter(G, [])  # the images no longer depend on w: paths of length 0
+    assert style.path_length(G, pixels, 50, generator=torch.Generator().manual_seed(2))["ppl"] < 1e-6
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Training, checkpoints and tools
 
@@ -352,6 +440,10 @@ def test_project_cli_fits_an_image_file_and_draws_edits(run, tmp_path, capsys):
     assert main(["project", str(run), str(tmp_path / "mine.png"), "-o", str(tmp_path / "q.png"), "--steps", "1",
                  "--keep", "everything"]) == 2
     assert "--keep" in capsys.readouterr().err and not (tmp_path / "q.png").exists()
+    assert main(["project", str(run), str(tmp_path / "mine.png"), "-o", str(tmp_path / "s.png"), "--steps", "100",
+                 "--edits", "0", "--starts", "3", "--feature-weight", "0", "--save", str(tmp_path / "s.npz")]) == 0
+    several = np.load(tmp_path / "s.npz")  # one projection kept of the three starts
+    assert several["ws"].shape == (1, G.num_ws, 16) and float(several["mse"][0]) < 0.9 * baseline
 
 
 def test_project_cli_takes_an_npz_at_the_runs_size_or_resizes_a_smaller_one(run, tmp_path, capsys):

@@ -539,10 +539,11 @@ def _translation_grid(run: LoadedRun, x: torch.Tensor, out: torch.Tensor, direct
 def project_files(run: LoadedRun | str | Path, sources: list[str | Path], output: str | Path, *, steps: int = 300,
                   lr: float = 0.1, w_plus: bool = False, feature_weight: float = 1.0, evaluator: str | None = None,
                   edits: int = 6, keep: str = "coarse", save: str | Path | None = None, seed: int = 0,
-                  device: str | torch.device = "auto"):
+                  device: str | torch.device = "auto", starts: int = 1):
     """StyleGAN: project images (files, or one .npz) into W by optimisation and write a grid with one row per
     image: the input, its projection, then ``edits`` edits that keep its ``keep`` styles and draw the rest; ``save``
-    also writes the styles (ws), projections and their MSE to an .npz. Returns the projection
+    also writes the styles (ws), projections and their MSE to an .npz; ``starts`` > 1 also starts from random codes
+    and keeps each image's best. Returns the projection
     (:class:`gankit.latent.style.Projection`); the feature loss falls back to pixels only, with a note, where the
     run's data has no evaluator."""
     writable(output, (".png",), "projection grids")
@@ -560,7 +561,7 @@ def project_files(run: LoadedRun | str | Path, sources: list[str | Path], output
             print(f"note: pixels only ({err})", file=sys.stderr)
     g, pad = run.rng(seed), run.config.data.pad
     result = style.project(G, x, steps=steps, lr=lr, evaluator=features, feature_weight=feature_weight,
-                           w_plus=w_plus, crop=pad, generator=g)
+                           w_plus=w_plus, crop=pad, starts=starts, generator=g)
     rows = [torch.cat([x[i:i + 1], result.images[i:i + 1]]) for i in range(len(x))]
     if edits > 0:
         more = style.edit_grid(G, result, edits, keep, generator=g)

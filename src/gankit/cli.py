@@ -126,6 +126,8 @@ def _add_project(sub, run, data, dev) -> None:
     p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
     p.add_argument("--lr", type=float, default=0.1, help="the optimiser's learning rate (default %(default)s)")
     p.add_argument("--w-plus", action="store_true", help="one w per layer (closer fits, less editable)")
+    p.add_argument("--starts", type=int, default=1, help="starting points per image, the best kept: the mean w, "
+                                                         "then random codes (default 1: the mean w only)")
     p.add_argument("--feature-weight", type=float, default=1.0, help="weight of the evaluator's feature loss "
                                                                      "(0: pixels only)")
     p.add_argument("--evaluator", default=None, help="evaluator for the feature loss (default: the run's dataset's)")
@@ -478,7 +480,7 @@ def _translate(args: argparse.Namespace) -> None:
 def _project(args: argparse.Namespace) -> None:
     from .api import project_files
     fit = project_files(args.run, args.inputs, args.output, steps=args.steps, lr=args.lr, w_plus=args.w_plus,
-                        feature_weight=args.feature_weight, evaluator=args.evaluator, edits=args.edits,
+                        starts=args.starts, feature_weight=args.feature_weight, evaluator=args.evaluator, edits=args.edits,
                         keep=args.keep, save=args.save, seed=args.seed, device=args.device)
     mse = ", ".join(f"{v:.4f}" for v in fit.mse.tolist())
     print(f"projected {len(fit.mse)} image(s) in {args.steps} steps: pixel MSE {mse} (on [-1, 1]); grid in "

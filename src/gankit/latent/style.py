@@ -11,7 +11,14 @@
   outline): start from the mean w, Adam on w with a learning rate that ramps up then down (cosine), Gaussian noise on
   w that decays to 0 over the first ``noise_ramp`` of the steps, and a loss of pixel MSE plus, with an evaluator, the
   squared distance of its features relative to the target's. The noise maps are held at their fixed values.
-  ``w_plus`` optimises one w per layer (W+), which fits more closely but leaves the generator's distribution.
+  ``w_plus`` optimises one w per layer (W+), which fits more closely but leaves the generator's distribution;
+  ``starts`` > 1 also starts from mapped random codes and keeps, per image, the start that ends with the lower loss
+  (a digit far from the mean image, such as a thin 1, can settle in a poor minimum from the mean w alone).
+* ``mixing_classes``: whether the style groups mean something, as a number: over pairs of codes whose images a
+  classifier labels differently, how often A with B's coarse styles takes B's class, and how often A with B's fine
+  styles keeps A's.
+* ``path_length``: perceptual path length in W (Karras et al. 2019, sec. 4.1), with a classifier's features in
+  place of the paper's VGG/LPIPS distance.
 
 Renders use the fixed noise maps (``noise_mode=const``), so a grid's changes come from the styles alone.
 """
@@ -135,25 +142,34 @@ class Projection:
 
 def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float = 0.1, evaluator=None,
             feature_weight: float = 1.0, w_plus: bool = False, initial_noise: float = 0.05,
-            noise_ramp: float = 0.75, crop: int = 0, generator: torch.Generator | None = None,
+            noise_ramp: float = 0.75, crop: int = 0, starts: int = 1, generator: torch.Generator | None = None,
             progress: bool | None = None) -> Projection:
     """Styles whose images reproduce ``targets`` (N, C, H, W) in [-1, 1] (the generator's own shape). ``crop``: a
-    border (the run's ``data.pad``) the evaluator's features leave out, as evaluation does. ``progress``: a bar
-    over the steps on stderr (None: on a terminal only)."""
+    border (the run's ``data.pad``) the evaluator's features leave out, as evaluation does. ``starts``: how many
+    starting points per image (the mean w, then mapped random codes), optimised side by side, the one with the lowest
+    final loss kept; ``losses`` then follows the kept starts. ``progress``: a bar over the steps on stderr (None: on a
+    terminal only)."""
     require_stylegan(G)
     if targets.dim() != 4 or tuple(targets.shape[1:]) != tuple(G.shape):
         raise GankitError(f"images to project must have shape (N, {', '.join(map(str, G.shape))}), got "
                           f"{tuple(targets.shape)}")
     if steps < 1:
         raise GankitError(f"projection needs at least one step, got {steps}")
+    if starts < 1:
+        raise GankitError(f"projection needs at least one start per image, got {starts}")
     device = G.const.device
-    targets = targets.to(device, torch.float32)
+    n = len(targets)
+    targets = targets.to(device, torch.float32).repeat(starts, 1, 1, 1)  # start k of image i at row k * n + i
     w_mean, w_std = mean_w(G, generator=generator)
-    w = w_mean.repeat(len(targets), G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)  # (N, layers, w_dim)
+    w0 = w_mean.expand(n, -1)
+    if starts > 1:
+        with torch.no_grad():
+            w0 = torch.cat([w0, G.mapping(G.sample_latent(n * (starts - 1), generator=generator))])
+    w = w0[:, None].repeat(1, G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)  # (N * starts, layers, w_dim)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
     use_features = evaluator is not None and feature_weight > 0
     frozen_nets = (G, evaluator.net.to(device)) if use_features else (G,)
-    losses: list[float] = []
+    history: list[torch.Tensor] = []  # the loss of every row (image and start) at every step
     with eval_mode(G), frozen(*frozen_nets):  # gradients flow through the networks to w, never into them
         feature_loss = _feature_loss(evaluator, targets, crop) if use_features else None
         for t in progress_bar(range(steps), desc="project", unit="step", enabled=progress):
@@ -167,10 +183,20 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
             if feature_loss is not None:
                 loss = loss + feature_weight * feature_loss(images)
             update(opt, loss.sum())
-            losses.append(float(loss.detach().mean()))
-    ws = _all_layers(w.detach(), G, w_plus)
+            history.append(loss.detach())
+        ws = _all_layers(w.detach(), G, w_plus)
+        keep = torch.arange(n, device=device)
+        if starts > 1:  # per image, the start whose final loss (without the optimiser's noise) is the lowest
+            with torch.no_grad():
+                images = G.synthesis(ws, noise_mode="const")
+                final = (images - targets).square().mean(dim=(1, 2, 3))
+                if feature_loss is not None:
+                    final = final + feature_weight * feature_loss(images)
+            keep = keep + n * final.view(starts, n).argmin(dim=0)
+    ws = ws[keep]
     images = _render(G, ws)
-    mse = (images - targets.cpu()).square().mean(dim=(1, 2, 3))
+    mse = (images - targets[keep].cpu()).square().mean(dim=(1, 2, 3))
+    losses = [float(h[keep].mean()) for h in history]
     return Projection(ws.cpu().contiguous(), images, mse, losses)
 
 
@@ -223,5 +249,80 @@ def edit_grid(G: nn.Module, projection: Projection, edits: int = 6, keep: str = 
     return _render(G, torch.cat(out))
 
 
-__all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_pair", "mix_styles", "mixing_grid", "parse_groups",
-           "project", "require_stylegan", "style_groups", "take_styles", "truncation_grid", "w_interpolation_grid"]
+@torch.no_grad()
+def mixing_classes(G: nn.Module, classify, pairs: int = 2000, *, psi: float | None = None, batch: int = 500,
+                   max_draws: int | None = None, generator: torch.Generator | None = None) -> dict:
+    """Do the style groups mean something? Pairs of codes (A, B) are drawn until ``pairs`` of them have images that
+    ``classify`` (images (N, C, H, W) in [-1, 1] -> labels (N,)) labels differently; for each group, A is drawn with
+    B's styles in that group, and the result gives the share of those images labelled B's class (``{group}_takes_b``)
+    and A's class (``{group}_keeps_a``). Where coarse styles carry the digit and fine ones the strokes, coarse_takes_b
+    and fine_keeps_a are both near 1. Also: ``pairs``, ``drawn`` (codes drawn: pairs with equal labels are skipped;
+    at most ``max_draws``, 20 x ``pairs`` by default) and ``differ`` (the share of drawn pairs whose labels differ).
+    Renders use the fixed noise maps, as the grids do."""
+    require_stylegan(G)
+    if pairs < 1:
+        raise GankitError(f"mixing_classes needs at least one pair, got {pairs}")
+    limit = max_draws or 20 * pairs
+    groups = {name: layers for name, layers in style_groups(G).items() if len(layers)}
+    hits = {f"{name}_{what}": 0 for name in groups for what in ("takes_b", "keeps_a")}
+    found = drawn = 0
+    while found < pairs and drawn < limit:
+        k = min(batch, limit - drawn)
+        ws_a = _styles(G, G.sample_latent(k, generator=generator), psi)
+        ws_b = _styles(G, G.sample_latent(k, generator=generator), psi)
+        drawn += k
+        label_a, label_b = _labels(classify, _render(G, ws_a)), _labels(classify, _render(G, ws_b))
+        differ = (label_a != label_b).nonzero().flatten()[:pairs - found]
+        if not len(differ):
+            continue
+        found += len(differ)
+        rows = differ.to(ws_a.device)
+        ws_a, ws_b, label_a, label_b = ws_a[rows], ws_b[rows], label_a[differ], label_b[differ]
+        for name, layers in groups.items():
+            mixed = _labels(classify, _render(G, take_styles(ws_a, ws_b, layers)))
+            hits[f"{name}_takes_b"] += int((mixed == label_b).sum())
+            hits[f"{name}_keeps_a"] += int((mixed == label_a).sum())
+    if not found:
+        raise GankitError(f"no two of {drawn} drawn images were labelled differently: the generator draws one class")
+    return {"pairs": found, "drawn": drawn, "differ": round(found / drawn, 4),
+            **{key: round(value / found, 4) for key, value in hits.items()}}
+
+
+def _labels(classify, images: torch.Tensor) -> torch.Tensor:
+    labels = torch.as_tensor(classify(images))
+    return labels.cpu().long().flatten()
+
+
+@torch.no_grad()
+def path_length(G: nn.Module, features, n: int = 2000, *, eps: float = 1e-4, batch: int = 250,
+                generator: torch.Generator | None = None) -> dict:
+    """Perceptual path length in W over full paths (Karras et al. 2019, sec. 4.1): for codes z1, z2 and t ~ U(0, 1),
+    the distance between the images at lerp(w1, w2, t) and lerp(w1, w2, t + eps), divided by eps^2, with the fixed
+    noise maps. The distance here is the squared Euclidean one between unit-normalised ``features`` (images (N, C, H,
+    W) in [-1, 1] -> (N, F)), a classifier's, where the paper uses LPIPS on VGG features (not available offline).
+    Returns the mean over the samples between their 1st and 99th percentiles (StyleGAN2's filter of outliers:
+    ``ppl``), the plain mean, and the median. Lower: images change evenly along lines in W."""
+    require_stylegan(G)
+    if n < 1:
+        raise GankitError(f"path_length needs at least one sample, got {n}")
+    values = []
+    for start in range(0, n, batch):
+        k = min(batch, n - start)
+        w1 = G.mapping(G.sample_latent(k, generator=generator))
+        w2 = G.mapping(G.sample_latent(k, generator=generator))
+        t = torch.rand(k, 1, generator=generator, device=w1.device)
+        ends = torch.cat([torch.lerp(w1, w2, t), torch.lerp(w1, w2, t + eps)])  # (2k, w_dim)
+        images = _render(G, ends[:, None, :].expand(-1, G.num_ws, -1))
+        f = torch.as_tensor(features(images)).double()
+        f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        values.append((f[:k] - f[k:]).square().sum(dim=1) / eps ** 2)
+    d = torch.cat(values)
+    lo, hi = torch.quantile(d, 0.01), torch.quantile(d, 0.99)
+    kept = d[(d >= lo) & (d <= hi)]
+    return {"ppl": round(float(kept.mean()), 4), "mean": round(float(d.mean()), 4),
+            "median": round(float(d.median()), 4), "samples": len(d), "eps": eps}
+
+
+__all__ = ["GROUPS", "Projection", "edit_grid", "mean_w", "mix_pair", "mix_styles", "mixing_classes",
+           "mixing_grid", "parse_groups", "path_length", "project", "require_stylegan", "style_groups", "take_styles",
+           "truncation_grid", "w_interpolation_grid"]
