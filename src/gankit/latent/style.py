@@ -265,14 +265,16 @@ def mixing_classes(G: nn.Module, classify, pairs: int = 2000, *, psi: float | No
     limit = max_draws or 20 * pairs
     groups = {name: layers for name, layers in style_groups(G).items() if len(layers)}
     hits = {f"{name}_{what}": 0 for name in groups for what in ("takes_b", "keeps_a")}
-    found = drawn = 0
+    found = drawn = unlike = 0
     while found < pairs and drawn < limit:
         k = min(batch, limit - drawn)
         ws_a = _styles(G, G.sample_latent(k, generator=generator), psi)
         ws_b = _styles(G, G.sample_latent(k, generator=generator), psi)
         drawn += k
         label_a, label_b = _labels(classify, _render(G, ws_a)), _labels(classify, _render(G, ws_b))
-        differ = (label_a != label_b).nonzero().flatten()[:pairs - found]
+        differ = (label_a != label_b).nonzero().flatten()
+        unlike += len(differ)
+        differ = differ[:pairs - found]
         if not len(differ):
             continue
         found += len(differ)
@@ -284,7 +286,7 @@ def mixing_classes(G: nn.Module, classify, pairs: int = 2000, *, psi: float | No
             hits[f"{name}_keeps_a"] += int((mixed == label_a).sum())
     if not found:
         raise GankitError(f"no two of {drawn} drawn images were labelled differently: the generator draws one class")
-    return {"pairs": found, "drawn": drawn, "differ": round(found / drawn, 4),
+    return {"pairs": found, "drawn": drawn, "differ": round(unlike / drawn, 4),
             **{key: round(value / found, 4) for key, value in hits.items()}}
 
 
