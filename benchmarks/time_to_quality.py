@@ -126,6 +126,12 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
+def _seeds(args: argparse.Namespace) -> str:
+    """The plot title's seed: ``--seed``, unless a run sets its own ``train.seed``."""
+    own = any(o.startswith("train.seed=") for _, _, *overrides in args.run for o in overrides)
+    return "seeds as in the labels" if own else f"seed {args.seed}"
+
+
 def plot(results: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -182,7 +188,7 @@ def main() -> None:
         print(json.dumps(report["runs"][-1]), file=sys.stderr, flush=True)
     if args.plot:
         where = report["machine"].get("gpu") or f"{report['machine']['cpu']}, {args.threads} threads"
-        plot(report["runs"], args.plot, f"seed {args.seed}, {where}")
+        plot(report["runs"], args.plot, f"{_seeds(args)}, {where}")
     print(json.dumps(report, indent=1))
 
 
