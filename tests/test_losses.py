@@ -138,3 +138,59 @@ def test_every_registered_loss_is_finite_and_differentiable():
         g = loss.g(fake, real)
         (d + g).backward()
         assert torch.isfinite(d) and torch.isfinite(g) and torch.isfinite(fake.grad).all(), name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Path length regularisation (StyleGAN2, eq. 4)
+
+from gankit.losses.penalties import path_length_penalty  # noqa: E402
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_path_length_of_a_linear_generator_is_the_norm_of_its_transpose_times_the_noise(per_layer):
+    torch.manual_seed(0)
+    b, layers, d, side = 6, 3, 5, 4
+    A = torch.randn(layers, d, side * side, requires_grad=True)  # images = sum over layers of w_l @ A_l
+    ws = torch.randn(b, layers, d, requires_grad=True) if per_layer else torch.randn(b, d, requires_grad=True)
+    w3 = ws if per_layer else ws[:, None].expand(-1, layers, -1)
+    images = torch.einsum("bld,ldp->bp", w3, A).reshape(b, 1, side, side)
+    mean = torch.tensor(0.5)
+    penalty, new_mean = path_length_penalty(images, ws, mean, 0.1, torch.Generator().manual_seed(4))
+    y = torch.randn(b, 1, side, side, generator=torch.Generator().manual_seed(4)).reshape(b, -1) / side
+    grads = torch.einsum("ldp,bp->bld", A.detach(), y)  # J_w^T y, one row per layer
+    if per_layer:
+        lengths = grads.square().sum(2).mean(1).sqrt()
+    else:  # one w shared by every layer: its gradient is the sum of the layers'
+        lengths = grads.sum(1).square().sum(1).sqrt()
+    expected_mean = 0.5 + 0.1 * (lengths.mean() - 0.5)
+    assert new_mean.item() == pytest.approx(expected_mean.item(), rel=1e-5)
+    assert penalty.item() == pytest.approx((lengths - expected_mean).square().mean().item(), rel=1e-4)
+    assert not new_mean.requires_grad and penalty.requires_grad
+    (g,) = torch.autograd.grad(penalty, A)  # the graph reaches the generator's weights: its update follows it
+    assert g.abs().sum() > 0
+
+
+def test_path_length_penalty_is_zero_when_every_length_equals_the_mean():
+    # images = c * w on a 1x1 image: J^T y = c y, y = N(0, 1); with the mean already at each |c y| ... only one
+    # sample, decay 1: the mean becomes that sample's length and the penalty vanishes
+    w = torch.randn(1, 1, requires_grad=True)
+    penalty, mean = path_length_penalty((3.0 * w).reshape(1, 1, 1, 1), w, torch.tensor(0.0), 1.0,
+                                        torch.Generator().manual_seed(1))
+    y = torch.randn(1, 1, 1, 1, generator=torch.Generator().manual_seed(1))
+    assert mean.item() == pytest.approx(3.0 * abs(y.item()), rel=1e-6) and penalty.item() == pytest.approx(0, abs=1e-9)
+    with pytest.raises(ValueError, match="require gradients"):
+        path_length_penalty(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1), torch.tensor(0.0), 0.1)
+
+
+def test_path_length_over_the_layers_in_use_leaves_the_others_out():
+    torch.manual_seed(2)
+    ws = torch.randn(4, 6, 3, requires_grad=True)
+    A = torch.randn(6, 3, 4)
+    images = torch.einsum("bld,ldp->bp", ws[:, :2], A[:2]).reshape(4, 1, 2, 2)  # layers 2-5 unused
+    first, _ = path_length_penalty(images, ws, torch.tensor(0.0), 1.0, torch.Generator().manual_seed(0), layers=2)
+    part = ws[:, :2]
+    images2 = torch.einsum("bld,ldp->bp", part, A[:2]).reshape(4, 1, 2, 2)
+    alone, mean2 = path_length_penalty(images2, part, torch.tensor(0.0), 1.0, torch.Generator().manual_seed(0))
+    diluted, mean6 = path_length_penalty(images, ws, torch.tensor(0.0), 1.0, torch.Generator().manual_seed(0))
+    assert first.item() == pytest.approx(alone.item(), rel=1e-5)
+    assert mean6.item() == pytest.approx(mean2.item() * math.sqrt(2 / 6), rel=1e-5)  # what layers= corrects

@@ -28,6 +28,9 @@ TINY = [*QUIET, "model.name=stylegan", "recipe.name=stylegan", "data.size=16", "
         "model.w_dim=16", "model.mapping_layers=2", "model.width=16", "model.min_width=8", "train.batch_size=8",
         "recipe.start_size=8", "recipe.phase_steps=2", "recipe.penalty_every=2", "train.ema=0.9",
         "optim.lr_g=1e-3", "optim.lr_d=1e-3", "optim.beta1=0", "optim.beta2=0.99"]
+# StyleGAN2: its layers and architectures, fixed resolution, path length regularisation every 2 generator steps
+SG2 = ["model.conv=modulated", "model.g_arch=skip", "model.d_arch=residual", "recipe.progressive=false",
+       "recipe.pl_weight=2", "recipe.pl_every=2"]
 
 
 def _generator(side: int = 16, conv: str = "adain", seed: int = 0) -> StyleGANGenerator:
@@ -87,9 +90,14 @@ def test_demodulation_makes_the_convolution_blind_to_the_styles_scale_and_keeps_
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
     assert 0.9 < a.std().item() < 1.1
     plain = modulated_conv2d(x, weight, s, demodulate=False)
-    assert torch.allclose(modulated_conv2d(x, weight, 10 * s, demodulate=False), 10 * plain, rtol=1e-4, atol=1e-4)
-    one = F.conv2d(x[:1], weight * s[0][None, :, None, None], padding=1)  # the grouped conv is per-sample modulation
+    # outputs reach about 650 here: fp32 rounding of 288-term sums is a few 1e-4 in absolute terms
+    assert torch.allclose(modulated_conv2d(x, weight, 10 * s, demodulate=False), 10 * plain, rtol=1e-4, atol=2e-3)
+    one = F.conv2d(x[:1], weight * s[0][None, :, None, None], padding=1)  # sample 0's weights, modulated by its s
     assert torch.allclose(plain[:1], one, atol=1e-4)
+    for i in range(4):  # every sample against its own explicitly modulated and demodulated weights w''
+        w1 = weight * s[i][None, :, None, None]
+        w2 = w1 / (w1.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).sqrt()
+        assert torch.allclose(a[i:i + 1], F.conv2d(x[i:i + 1], w2, padding=1), rtol=1e-4, atol=1e-4)
 
 
 def test_a_modulated_layer_applies_the_activation_gain_after_demodulation():
@@ -526,8 +534,8 @@ def test_the_shipped_digits_config_and_the_modulated_option_train_under_bf16(tmp
     run = gankit.train(config, overrides=[*QUIET, "train.steps=2"], out=tmp_path / "shipped")
     assert gankit.load(run).sample(2, seed=0).shape == (2, 1, 16, 16)
     assert load_config(config).recipe.progressive
-    run = gankit.train(None, overrides=[*TINY, "model.conv=modulated", "train.precision=bf16", "train.steps=5"],
-                       out=tmp_path / "bf16")
+    run = gankit.train(None, overrides=[*TINY, *SG2, "recipe.progressive=true", "train.precision=bf16",
+                                        "train.steps=5"], out=tmp_path / "bf16")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"d_loss"' in line]
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
     samples = gankit.load(run).sample(8, seed=0)
@@ -545,3 +553,108 @@ def test_the_stylegan_recipe_refuses_another_model_and_a_batch_the_group_does_no
         gankit.train(None, overrides=[*TINY, "train.batch_size=10", "train.steps=1"], out=tmp_path / "b")
     with pytest.raises(ConfigError, match="start_size"):
         gankit.train(None, overrides=[*TINY, "recipe.start_size=32", "train.steps=1"], out=tmp_path / "c")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# StyleGAN2's architectures and path length regularisation
+
+
+
+def test_the_skip_generator_adds_each_levels_rgb_to_the_smoothly_upsampled_image_below():
+    from gankit.models.stylegan import up2_smooth
+
+    torch.manual_seed(0)
+    cfg = StyleGANConfig(**{**SMALL.__dict__, "conv": "modulated", "g_arch": "skip", "output": "linear"})
+    G = StyleGANGenerator(cfg, (1, 8, 8)).eval()
+    ws = G.styles(torch.randn(3, 16))
+    low = G.synthesis(ws, progress=(0, 1.0))[..., ::2, ::2]  # the 4x4 image (shown at 8x8, nearest)
+    top = G.synthesis(ws, progress=(1, 1.0))
+    rgb1 = top - up2_smooth(low)  # what level 1 adds
+    assert torch.allclose(G.synthesis(ws, progress=(1, 0.0)), up2_smooth(low), atol=1e-6)
+    assert torch.allclose(G.synthesis(ws, progress=(1, 0.5)), up2_smooth(low) + 0.5 * rgb1, atol=1e-5)
+    assert rgb1.abs().max() > 1e-3
+    # the 4x4 toRGB has a direct path to the full-resolution image in the skip generator, none in the original one
+    with torch.no_grad():
+        G.to_rgb[0].bias += 1.0
+    assert torch.allclose(G.synthesis(ws, progress=(1, 1.0)), top + 1.0, atol=1e-5)
+    torch.manual_seed(0)
+    orig = StyleGANGenerator(StyleGANConfig(**{**cfg.__dict__, "g_arch": "original"}), (1, 8, 8)).eval()
+    before = orig.synthesis(ws)
+    with torch.no_grad():
+        orig.to_rgb[0].bias += 1.0
+    assert torch.equal(orig.synthesis(ws), before)
+
+
+def test_a_residual_d_block_adds_the_pooled_input_through_a_1x1_conv_and_scales_by_root_two():
+    from gankit.models.stylegan import DBlock, ResidualDBlock
+
+    torch.manual_seed(1)
+    block, x = ResidualDBlock(6, 4), torch.randn(2, 6, 8, 8)
+    plain = DBlock(6, 4)
+    plain.load_state_dict({k: v for k, v in block.state_dict().items() if not k.startswith("skip.")})
+    skip = F.conv2d(F.avg_pool2d(x, 2), block.skip.weight / math.sqrt(6))  # gain 1, fan-in 6, no bias
+    assert block.skip.bias is None
+    assert torch.allclose(block(x), (plain(x) + skip) / math.sqrt(2), atol=1e-6)
+    D = StyleGANDiscriminator(StyleGANConfig(**{**SMALL.__dict__, "d_arch": "residual"}), (1, 16, 16))
+    assert all(isinstance(b, ResidualDBlock) for b in D.blocks[1:]) and D(torch.randn(4, 1, 16, 16)).shape == (4,)
+
+
+def test_architecture_names_are_checked_and_the_valid_ones_listed():
+    with pytest.raises(ConfigError, match="model.g_arch='resnet': expected original or skip"):
+        StyleGANConfig(g_arch="resnet")
+    with pytest.raises(ConfigError, match="expected original or residual"):
+        StyleGANConfig(d_arch="skip")
+
+
+def test_stylegan2_training_logs_path_lengths_and_resumes_bit_for_bit(tmp_path):
+    base = [*TINY, *SG2, "train.log_every=1"]
+    straight = gankit.train(None, overrides=[*base, "train.steps=5"], out=tmp_path / "straight")
+    split = gankit.train(None, overrides=[*base, "train.steps=3"], out=tmp_path / "split")  # the mean is 1 step old
+    gankit.train(None, overrides=["train.steps=5"], out=split, resume=True)
+    a, b = (ckpt.load_checkpoint(latest_checkpoint(r)) for r in (straight, split))
+    assert [k for k in a[0] if not torch.equal(a[0][k], b[0][k])] == []
+    assert a[1]["recipe"]["pl_mean"] == b[1]["recipe"]["pl_mean"]
+    rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines() if '"d_loss"' in line]
+    assert "pl_mean" not in rows[0]  # the first update is the second generator step (pl_every=2)
+    means = [r["pl_mean"] for r in rows[1:]]
+    assert means[0] > 0 and means[0] == means[1] and means[2] != means[1]  # moves on steps 2 and 4 only
+    assert all(r["resolution"] == 16 for r in rows)  # no growing
+    # from 0, one update with decay 0.01 puts the mean at 1% of the batch's mean length: small and positive
+    assert 0 < means[0] < 1 and math.isfinite(rows[-1]["pl_penalty"]) and rows[-1]["pl_penalty"] >= 0
+
+
+def test_the_shipped_stylegan2_config_trains_on_the_embedded_digits(tmp_path):
+    from gankit.config import load_config
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "stylegan2_mnist.yaml"
+    cfg = load_config(config)
+    assert (cfg.model.conv, cfg.model.g_arch, cfg.model.d_arch) == ("modulated", "skip", "residual")
+    assert not cfg.recipe.progressive and cfg.recipe.pl_weight == 0  # off: measured worse at 32 px
+    run = gankit.train(config, overrides=[*QUIET, "data.name=digits", "data.pad=0", "data.size=16", "train.steps=4",
+                                          "recipe.pl_weight=2", "recipe.pl_every=2"], out=tmp_path / "sg2")
+    samples = gankit.load(run).sample(4, seed=0)
+    assert samples.shape == (4, 1, 16, 16) and torch.isfinite(samples).all()
+
+
+def test_the_path_length_update_moves_the_generator_by_its_own_gradient(tmp_path):
+    runs = {w: gankit.train(None, overrides=[*TINY, *SG2, f"recipe.pl_weight={w}", "recipe.pl_every=1",
+                                              "train.steps=1", "train.ema=0"], out=tmp_path / f"pl{w}")
+            for w in (0, 2)}
+    (off, _), (on, meta) = (ckpt.load_checkpoint(latest_checkpoint(runs[w])) for w in (0, 2))
+    moved = [k for k in off if k.startswith("model.generator.") and not torch.equal(off[k], on[k])]
+    assert any(".mapping." in k for k in moved) and any(".blocks." in k for k in moved)
+    assert all(torch.equal(off[k], on[k]) for k in off if k.startswith("model.discriminator."))  # D's step came first
+    assert meta["recipe"]["pl_mean"] > 0
+
+
+def test_with_the_skip_generator_growing_fades_the_reals_bilinearly_as_the_generator_does():
+    from gankit.models.stylegan import up2_smooth
+
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    low = F.avg_pool2d(x, 2)
+    assert torch.allclose(fade_images(x, 1, 0.0, smooth=True)[..., ::2, ::2], up2_smooth(F.avg_pool2d(low, 2)),
+                          atol=1e-6)
+    assert torch.allclose(fade_images(x, 1, 0.0)[..., ::2, ::2], F.interpolate(F.avg_pool2d(low, 2), scale_factor=2),
+                          atol=1e-6)
+    assert torch.equal(fade_images(x, 2, 1.0, smooth=True), x)  # the top level, faded in: the images themselves

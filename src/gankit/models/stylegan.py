@@ -1,5 +1,5 @@
-"""StyleGAN (Karras, Laine & Aila 2019), with progressive growing (Karras et al. 2018) and, as an option, the
-modulated convolution of StyleGAN2 (Karras et al. 2020).
+"""StyleGAN (Karras, Laine & Aila 2019), with progressive growing (Karras et al. 2018) and, as options, the
+modulated convolution and the skip generator / residual discriminator of StyleGAN2 (Karras et al. 2020).
 
 Generator = mapping network + synthesis network:
 
@@ -20,6 +20,11 @@ Generator = mapping network + synthesis network:
   as MNIST's black background does, the linear image has to learn to hit -1 exactly and the discriminator sees every
   miss; on 8x8 digits, 600 steps, seed 0, evaluator-FID on 2,000 samples fell from 128 (linear) to 37 (tanh).
   :meth:`StyleGANGenerator.sample` clamps to [-1, 1] (a no-op under tanh).
+  With ``g_arch: skip`` (StyleGAN2, sec. 4.1 and fig. 7b) every level's toRGB output is added to the image of the
+  levels below, upsampled bilinearly: image_l = up(image_{l-1}) + toRGB_l(h_l), then the output function; the
+  lower resolutions keep a direct path to the image, which StyleGAN2 uses in place of progressive growing. Under
+  progressive growing a level fading in adds alpha x its toRGB (the recipe then fades the reals with the same
+  bilinear upsampling).
 
 **Equalised learning rate** (Karras et al. 2018, sec. 4.1): every weight is stored as N(0, 1) / lr_mul and multiplied
 at run time by lr_mul x He's constant gain / sqrt(fan_in) (gain sqrt(2) before a LeakyReLU, 1 for toRGB, the
@@ -39,12 +44,14 @@ progress; a fixed-resolution model keeps level = top, alpha = 1.
 **Discriminator**: ProGAN's, with equalised learning rate: fromRGB (1x1) at each level, two 3x3 convolutions and a
 2x average pool per level, then at 4x4 the minibatch standard deviation layer (sec. 3 of ProGAN: the std of each
 feature over groups of ``mbstd_group`` samples, averaged to one number per group, appended as a constant channel),
-a 3x3 convolution, and two fully connected layers.
+a 3x3 convolution, and two fully connected layers. With ``d_arch: residual`` (StyleGAN2, fig. 7c) each block adds
+a 1x1 convolution of its pooled input to its output and scales the sum by 1 / sqrt(2).
 
-Not built: the blur (low-pass) filters around up/downsampling, StyleGAN2's skip/residual architectures and single
-4x4 convolution, path length regularisation, StyleGAN2's Adam correction for lazy regularisation, per-resolution
-batch sizes, and class conditioning. Under torchrun the running mean of w follows rank 0's share of each batch (the
-buffers are broadcast from rank 0 every step).
+Not built: the blur (low-pass) filters around the convolutions' up/downsampling, StyleGAN2's single 4x4
+convolution and toRGB fed by the next level's w, StyleGAN2's Adam correction for lazy regularisation,
+per-resolution batch sizes, and class conditioning. Path length regularisation is the recipe's (``pl_weight``).
+Under torchrun the running mean of w follows rank 0's share of each batch (the buffers are broadcast from rank 0
+every step).
 """
 
 from __future__ import annotations
@@ -80,6 +87,8 @@ class StyleGANConfig:
     width: int = 128  # channels at 4x4 and 8x8; halved at every doubling above 8x8 ...
     min_width: int = 32  # ... down to this
     conv: Literal["adain", "modulated"] = "adain"  # StyleGAN's AdaIN layers or StyleGAN2's (de)modulated conv
+    g_arch: Literal["original", "skip"] = "original"  # image from the top level's toRGB, or StyleGAN2's skip sum
+    d_arch: Literal["original", "residual"] = "original"  # ProGAN's D blocks, or StyleGAN2's residual ones
     noise: bool = True  # per-pixel noise inputs
     mbstd_group: int = 4  # minibatch standard deviation: group size (the batch must be a multiple, or smaller)
     w_avg_beta: float = 0.995  # running mean of w: w_avg <- beta w_avg + (1 - beta) mean(w) every generator step
@@ -97,8 +106,10 @@ class StyleGANConfig:
         check_range("model.w_avg_beta", self.w_avg_beta, 0.0, 1.0, open_hi=True)
         if self.output not in ("linear", "tanh"):
             raise ConfigError(f"model.output={self.output!r}: expected linear or tanh")
-        if self.conv not in ("adain", "modulated"):
-            raise ConfigError(f"model.conv={self.conv!r}: expected adain or modulated")
+        for key, kinds in (("conv", ("adain", "modulated")), ("g_arch", ("original", "skip")),
+                           ("d_arch", ("original", "residual"))):
+            if getattr(self, key) not in kinds:
+                raise ConfigError(f"model.{key}={getattr(self, key)!r}: expected {' or '.join(kinds)}")
         check_range("model.truncation_cutoff", self.truncation_cutoff, 1, 2 * MAX_LAYERS, none_ok=True,
                     note="a layer count; null for every layer")
 
@@ -179,29 +190,28 @@ def up2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
+def up2_smooth(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear 2x upsampling (half-pixel centres): the separable [1, 3, 3, 1] / 4 filter StyleGAN2 upsamples the
+    skip generator's images with, the border replicated where StyleGAN2 pads with zeros."""
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
                      eps: float = 1e-8) -> torch.Tensor:
     """StyleGAN2's modulated convolution: w'_ijk = s_i w_ijk, then (with ``demodulate``) w''_ijk = w'_ijk /
-    sqrt(sum_ik w'_ijk^2 + eps); run as one grouped convolution over the batch. x (B, I, H, W), weight (O, I, k, k)
-    already scaled, styles (B, I)."""
-    b, c_in, h, w = x.shape
-    wts = weight[None] * styles[:, None, :, None, None]  # (B, O, I, k, k)
-    coef = torch.rsqrt(wts.square().sum(dim=(2, 3, 4)) + eps) if demodulate else None  # (B, O)
-    c_out, k = weight.shape[0], weight.shape[-1]
-    if _exporting():
-        # an exported graph's batch is dynamic, and a convolution's group count cannot follow it: the same sums,
-        # unfused (the styles scale the input and the demodulation the output, as StyleGAN2's non-fused path)
-        out = F.conv2d(x * styles[:, :, None, None], weight, padding=k // 2)  # (B, O, H, W)
-        return out if coef is None else out * coef[:, :, None, None]
-    if coef is not None:
-        wts = wts * coef[:, :, None, None, None]
-    out = F.conv2d(x.reshape(1, b * c_in, h, w), wts.reshape(b * c_out, c_in, k, k), padding=k // 2, groups=b)
-    return out.reshape(b, c_out, h, w)
+    sqrt(sum_ik w'_ijk^2 + eps). x (B, I, H, W), weight (O, I, k, k) already scaled, styles (B, I).
 
-
-def _exporting() -> bool:
-    """True while torch.export traces the model (an ONNX export)."""
-    return bool(getattr(torch.compiler, "is_exporting", lambda: False)())
+    Run unfused, as StyleGAN2-ADA trains: the styles scale the input, one ordinary convolution shared by the batch,
+    the demodulation scales the output; the same sums as one grouped convolution with per-sample weights, but on a
+    CPU 1.6x faster forward and backward (and through the double backward of path length regularisation), and an
+    exported graph's dynamic batch needs no group count."""
+    k = weight.shape[-1]
+    out = F.conv2d(x * styles[:, :, None, None], weight, padding=k // 2)  # (B, O, H, W)
+    if not demodulate:
+        return out
+    # sum_ik (s_i w_ijk)^2 = sum_i s_i^2 (sum_k w_ijk^2): (B, I) @ (I, O), without a per-sample weight tensor
+    coef = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + eps)  # (B, O)
+    return out * coef[:, :, None, None].to(out.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,15 +401,22 @@ class StyleGANGenerator(Generator):
             raise ValueError(f"expected {len(self.noise_shapes((level, alpha)))} noise maps, got {len(noise or ())}")
         maps = iter(noise or ())
         x = self.const.to(ws.dtype).expand(ws.shape[0], -1, -1, -1)
-        previous = None
+        previous = skip = None
         for lv in range(level + 1):
             if lv == level:
                 previous = x
             for i, layer in enumerate(self.blocks[lv]):
                 given = next(maps) if noise_mode == "given" and layer.noise is not None else None
                 x = layer(x, ws[:, 2 * lv + i], noise_mode, generator, given)
-        image = self._output(self.to_rgb[level](x, ws[:, 2 * level + 1]))
-        if level > 0 and alpha < 1:  # fade-in: the lower level's image, upsampled, blended with this one's
+            if self.cfg.g_arch == "skip":  # every level adds its toRGB to the upsampled sum of the ones below
+                rgb = self.to_rgb[lv](x, ws[:, 2 * lv + 1])
+                rgb = rgb * alpha if lv == level and lv > 0 and alpha < 1 else rgb  # a new level fades in
+                skip = rgb if skip is None else up2_smooth(skip) + rgb
+        if skip is not None:
+            image = self._output(skip)
+        else:
+            image = self._output(self.to_rgb[level](x, ws[:, 2 * level + 1]))
+        if skip is None and level > 0 and alpha < 1:  # fade-in: the lower level's image, upsampled, blended in
             # previous holds the input of this level's block, i.e. the output of level - 1; each image goes through
             # the output function before the blend, so G fades in pixel space exactly as the reals are faded
             low = self._output(self.to_rgb[level - 1](previous, ws[:, 2 * level - 1]))
@@ -516,6 +533,19 @@ class DBlock(nn.Module):
         return F.avg_pool2d(leaky(self.conv2(leaky(self.conv1(x)))), 2)
 
 
+class ResidualDBlock(DBlock):
+    """StyleGAN2's residual D block: (the two convolutions and the pool of :class:`DBlock` + a 1x1 convolution
+    without bias of the pooled input) / sqrt(2), which keeps the variance of the sum of two unit-variance paths."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(c_in, c_out)
+        self.skip = EqualConv2d(c_in, c_out, 1, gain=1.0, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, c_in, r, r) -> (B, c_out, r/2, r/2)."""
+        return (super().forward(x) + self.skip(F.avg_pool2d(x, 2))) * (1 / math.sqrt(2))
+
+
 class StyleGANDiscriminator(nn.Module):
     """images (B, C, S, S) -> logits (B,); grows with the generator (see the module's docstring)."""
 
@@ -528,8 +558,9 @@ class StyleGANDiscriminator(nn.Module):
         self.from_rgb = nn.ModuleList(EqualConv2d(channels, width_at(cfg, 4 * 2 ** lv), 1)
                                       for lv in range(self.levels))
         # blocks[lv] takes level lv's features down to level lv - 1's (blocks[0] is unused: the final block)
+        block = ResidualDBlock if cfg.d_arch == "residual" else DBlock
         self.blocks = nn.ModuleList([nn.Identity()] + [
-            DBlock(width_at(cfg, 4 * 2 ** lv), width_at(cfg, 2 * 2 ** lv)) for lv in range(1, self.levels)])
+            block(width_at(cfg, 4 * 2 ** lv), width_at(cfg, 2 * 2 ** lv)) for lv in range(1, self.levels)])
         c4 = width_at(cfg, 4)
         self.final_conv = EqualConv2d(c4 + 1, c4, 3)
         self.final_fc = EqualLinear(c4 * 16, c4)

@@ -10,6 +10,16 @@ real images by default) with what StyleGAN training adds:
 * **style mixing regularisation** (Karras et al. 2019, sec. 3.1): for a share ``mixing_prob`` of the fakes, two codes
   z1, z2 are mapped and the styles switch from w1 to w2 at a crossover layer drawn uniformly among the layers in use.
 * the generator's running mean of w (for truncation) is updated on every generator step.
+* **path length regularisation** (StyleGAN2, sec. 3.2), when ``pl_weight`` > 0: every ``pl_every`` generator steps,
+  after the adversarial update, a separate generator update on ``pl_weight`` x ``pl_every`` x the penalty of
+  :func:`gankit.losses.penalties.path_length_penalty`, on a batch ``pl_batch_shrink`` times smaller (mixed styles
+  as the adversarial fakes), as StyleGAN2 runs its lazy regularisation; the running mean of the path lengths
+  (``pl_decay`` per update) is kept in the recipe's state. StyleGAN2's weight is 2 (gamma of its eq. 4, with its
+  own normalisation of y, which :func:`path_length_penalty` follows).
+
+StyleGAN2 as the paper trains it is ``model.conv=modulated model.g_arch=skip model.d_arch=residual
+recipe.progressive=false recipe.pl_weight=2``, without its adaptive augmentation; configs/stylegan2_mnist.yaml sets
+all but the last (path length regularisation measured worse at 32 px in 10 minutes: docs/stylegan.md).
 
 The progress (level, alpha) is a function of the generator steps taken, which the recipe keeps in its state (and so
 in checkpoints); both networks also store it in a buffer, so a checkpoint alone samples at the resolution it was at.
@@ -25,8 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import MAX_SIDE, MAX_STEPS, check_range
+from ..config import MAX_BATCH, MAX_SIDE, MAX_STEPS, MAX_WEIGHT, check_range
 from ..errors import ConfigError
+from ..losses.penalties import path_length_penalty
 from ..registry import RECIPES
 from ..shard import sharded
 from .adversarial import AdversarialConfig, AdversarialRecipe
@@ -38,18 +49,28 @@ class StyleGANRecipeConfig(AdversarialConfig):
 
     name: str = "stylegan"
     penalty: Literal["none", "gp", "r1", "r1_r2"] = "r1"
-    penalty_weight: float = 1.0  # gamma of R1 (the loss adds gamma / 2 E||grad D(x)||^2 on reals)
+    # gamma of R1 (the loss adds gamma / 2 E||grad D(x)||^2 on reals); on MNIST, 10 minutes, seed 0: FID 10.1 with
+    # 10, 14.4 with 1, 33.7 with 0.1 (docs/stylegan.md)
+    penalty_weight: float = 10.0
     penalty_every: int = 16  # lazy regularisation (StyleGAN2, sec. 3.1)
     mixing_prob: float = 0.9  # share of fakes made from two codes
     progressive: bool = True
     start_size: int = 8  # first resolution of progressive growing (4 x 2^k, at most the data's side)
     phase_steps: int = 1000  # generator steps of each fade-in and each stable phase
+    pl_weight: float = 0.0  # path length regularisation (StyleGAN2: 2); 0 turns it off
+    pl_every: int = 4  # lazy: a path length update every this many generator steps, its weight scaled to match
+    pl_decay: float = 0.01  # rate of the running mean of the path lengths
+    pl_batch_shrink: int = 2  # the path length batch is train.batch_size / this
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range("recipe.mixing_prob", self.mixing_prob, 0.0, 1.0)
         check_range("recipe.phase_steps", self.phase_steps, 1, MAX_STEPS)
         check_range("recipe.start_size", self.start_size, 4, MAX_SIDE)
+        check_range("recipe.pl_weight", self.pl_weight, 0.0, MAX_WEIGHT)
+        check_range("recipe.pl_every", self.pl_every, 1, MAX_STEPS)
+        check_range("recipe.pl_decay", self.pl_decay, 0.0, 1.0, open_lo=True)
+        check_range("recipe.pl_batch_shrink", self.pl_batch_shrink, 1, MAX_BATCH)
         if 4 * 2 ** round(math.log2(self.start_size / 4)) != self.start_size:
             raise ConfigError(f"recipe.start_size={self.start_size}: expected 4 x 2^k (4, 8, 16, ...)")
 
@@ -68,25 +89,27 @@ def progress_at(step: int, start_level: int, top_level: int, phase_steps: int) -
     return (level, within / phase_steps) if phase % 2 == 1 else (level, 1.0)
 
 
-def fade_images(x: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
+def fade_images(x: torch.Tensor, level: int, alpha: float, smooth: bool = False) -> torch.Tensor:
     """Full-size images (B, C, S, S) as the generator shows them at (level, alpha): average-pooled to 4 x 2^level,
-    during a fade-in blended with the lower level's image upsampled, then upsampled (nearest) back to S."""
+    during a fade-in blended with the lower level's image upsampled (nearest, or bilinearly with ``smooth``, as
+    the skip generator upsamples), then upsampled (nearest) back to S."""
     side, res = x.shape[-1], 4 * 2 ** level
     x_r = F.avg_pool2d(x, side // res) if side != res else x
     if level > 0 and alpha < 1:
-        x_r = torch.lerp(F.interpolate(F.avg_pool2d(x_r, 2), scale_factor=2, mode="nearest"), x_r, alpha)
+        mode = {"mode": "bilinear", "align_corners": False} if smooth else {"mode": "nearest"}
+        x_r = torch.lerp(F.interpolate(F.avg_pool2d(x_r, 2), scale_factor=2, **mode), x_r, alpha)
     return x_r if side == res else F.interpolate(x_r, scale_factor=side // res, mode="nearest")
 
 
 class _FadedReals:
     """The data sampler, with every batch shown at the current (level, alpha)."""
 
-    def __init__(self, batches, level: int, alpha: float) -> None:
-        self.batches, self.level, self.alpha = batches, level, alpha
+    def __init__(self, batches, level: int, alpha: float, smooth: bool) -> None:
+        self.batches, self.level, self.alpha, self.smooth = batches, level, alpha, smooth
 
     def next(self, n: int):
         x, y = self.batches.next(n)
-        return fade_images(x, self.level, self.alpha), y
+        return fade_images(x, self.level, self.alpha, self.smooth), y
 
 
 class StyleGANRecipe(AdversarialRecipe):
@@ -102,6 +125,8 @@ class StyleGANRecipe(AdversarialRecipe):
         self.g_steps = 0
         self.progress = (self.top, 1.0)
         self._shown: tuple[int, float] | None = None
+        self.pl_mean = torch.zeros((), device=next(self.G.parameters()).device)
+        self.pl_logs: dict[str, torch.Tensor] = {}  # the last path length update's, logged every step
 
     def validate(self, data, batch_size: int) -> None:
         """The adversarial checks, plus the minibatch-std group and the growing schedule's start."""
@@ -110,19 +135,24 @@ class StyleGANRecipe(AdversarialRecipe):
         if batch_size % group:
             raise ConfigError(f"model.mbstd_group={self.D.group} must divide each process's batch ({batch_size}): "
                               "change train.batch_size or model.mbstd_group")
+        if self.cfg.pl_weight > 0 and batch_size % self.cfg.pl_batch_shrink:
+            raise ConfigError(f"recipe.pl_batch_shrink={self.cfg.pl_batch_shrink} must divide each process's batch "
+                              f"({batch_size}): change train.batch_size or recipe.pl_batch_shrink")
         side = data.sample_shape[-1]
         if self.cfg.progressive and self.cfg.start_size > side:
             raise ConfigError(f"recipe.start_size={self.cfg.start_size} is larger than the images ({side}px): lower "
                               "it or set recipe.progressive=false")
 
     def state_dict(self) -> dict:
-        """Lazy-penalty counter and the generator steps that place the growing schedule."""
-        return {**super().state_dict(), "g_steps": self.g_steps}
+        """Lazy-penalty counter, the generator steps that place the growing schedule, and the running mean of the
+        path lengths (a float: exact for its fp32 value)."""
+        return {**super().state_dict(), "g_steps": self.g_steps, "pl_mean": float(self.pl_mean)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
         super().load_state_dict(state)
         self.g_steps = int(state.get("g_steps", 0))
+        self.pl_mean = torch.tensor(float(state.get("pl_mean", 0.0)), device=self.pl_mean.device)
         self._shown = None  # the networks' buffers were restored too: write the schedule's progress again
 
     def compile_skip(self, modules: dict[str, nn.Module]) -> tuple[set[str], str]:
@@ -145,7 +175,7 @@ class StyleGANRecipe(AdversarialRecipe):
             self.D.set_progress(level, alpha)
             self._shown = self.progress
         if level < self.top or alpha < 1:
-            batches = _FadedReals(batches, level, alpha)
+            batches = _FadedReals(batches, level, alpha, smooth=self.G.cfg.g_arch == "skip")
         logs = super().step(batches, noise, batch_size)
         self.g_steps += 1
         device = logs["g_loss"].device
@@ -153,14 +183,31 @@ class StyleGANRecipe(AdversarialRecipe):
         logs["alpha"] = torch.full((), float(alpha), device=device)
         return logs
 
+    def _g_step(self, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
+        """The adversarial generator update, then (every ``pl_every`` steps) the path length update."""
+        logs = super()._g_step(noise, batch_size)
+        cfg = self.cfg
+        if cfg.pl_weight > 0 and (self.g_steps + 1) % cfg.pl_every == 0:
+            n = max(1, batch_size // cfg.pl_batch_shrink)
+            images, ws = self._styled_fakes(n, noise)
+            in_use = 2 * (self.progress[0] + 1)  # style layers of the levels that run
+            penalty, self.pl_mean = path_length_penalty(images, ws, self.pl_mean, cfg.pl_decay, noise, in_use)
+            self._update("generator", cfg.pl_weight * cfg.pl_every * penalty)
+            self.pl_logs = {"pl_penalty": penalty.detach(), "pl_mean": self.pl_mean}
+        return {**logs, **self.pl_logs}
+
     def _judge(self, x: torch.Tensor, labels: torch.Tensor | None):
         logits, _ = self.D.forward_all(x, progress=self.progress)
         return logits.float(), None
 
     def _fakes(self, n: int, noise: torch.Generator):
         """Fakes with style mixing; the generator step (the one with gradients) also moves the running mean of w."""
+        return self._styled_fakes(n, noise, update_w_avg=torch.is_grad_enabled())[0], None
+
+    def _styled_fakes(self, n: int, noise: torch.Generator, update_w_avg: bool = False):
+        """(images, the per-layer styles they were drawn from), with style mixing."""
         G = self.G
-        ws = G.styles(G.sample_latent(n, generator=noise), update_w_avg=torch.is_grad_enabled())
+        ws = G.styles(G.sample_latent(n, generator=noise), update_w_avg=update_w_avg)
         if self.cfg.mixing_prob > 0:
             ws2 = G.styles(G.sample_latent(n, generator=noise))
             in_use = 2 * (self.progress[0] + 1)  # style layers of the levels that run
@@ -168,7 +215,7 @@ class StyleGANRecipe(AdversarialRecipe):
             mixed = sharded(torch.rand, size=(n,), generator=noise, device=ws.device) < self.cfg.mixing_prob
             crossover = torch.where(mixed, crossover, torch.full_like(crossover, G.num_ws))
             ws = mix_styles(ws, ws2, crossover)
-        return G.synthesis(ws, noise_mode="random", generator=noise, progress=self.progress), None
+        return G.synthesis(ws, noise_mode="random", generator=noise, progress=self.progress), ws
 
 
 def mix_styles(ws1: torch.Tensor, ws2: torch.Tensor, crossover: torch.Tensor | int) -> torch.Tensor:
