@@ -38,6 +38,7 @@ from torch import nn
 from ..config import MAX_BATCH, MAX_SIDE, MAX_STEPS, MAX_WEIGHT, check_range
 from ..errors import ConfigError
 from ..losses.penalties import path_length_penalty
+from ..models.stylegan import up2, up2_smooth
 from ..registry import RECIPES
 from ..shard import sharded
 from .adversarial import AdversarialConfig, AdversarialRecipe
@@ -96,8 +97,8 @@ def fade_images(x: torch.Tensor, level: int, alpha: float, smooth: bool = False)
     side, res = x.shape[-1], 4 * 2 ** level
     x_r = F.avg_pool2d(x, side // res) if side != res else x
     if level > 0 and alpha < 1:
-        mode = {"mode": "bilinear", "align_corners": False} if smooth else {"mode": "nearest"}
-        x_r = torch.lerp(F.interpolate(F.avg_pool2d(x_r, 2), scale_factor=2, **mode), x_r, alpha)
+        low = F.avg_pool2d(x_r, 2)
+        x_r = torch.lerp(up2_smooth(low) if smooth else up2(low), x_r, alpha)
     return x_r if side == res else F.interpolate(x_r, scale_factor=side // res, mode="nearest")
 
 
@@ -190,11 +191,15 @@ class StyleGANRecipe(AdversarialRecipe):
         if cfg.pl_weight > 0 and (self.g_steps + 1) % cfg.pl_every == 0:
             n = max(1, batch_size // cfg.pl_batch_shrink)
             images, ws = self._styled_fakes(n, noise)
-            in_use = 2 * (self.progress[0] + 1)  # style layers of the levels that run
-            penalty, self.pl_mean = path_length_penalty(images, ws, self.pl_mean, cfg.pl_decay, noise, in_use)
+            penalty, self.pl_mean = path_length_penalty(images, ws, self.pl_mean, cfg.pl_decay, noise,
+                                                        self._layers_in_use())
             self._update("generator", cfg.pl_weight * cfg.pl_every * penalty)
             self.pl_logs = {"pl_penalty": penalty.detach(), "pl_mean": self.pl_mean}
         return {**logs, **self.pl_logs}
+
+    def _layers_in_use(self) -> int:
+        """Style layers of the levels that run (two per level)."""
+        return 2 * (self.progress[0] + 1)
 
     def _judge(self, x: torch.Tensor, labels: torch.Tensor | None):
         logits, _ = self.D.forward_all(x, progress=self.progress)
@@ -210,8 +215,7 @@ class StyleGANRecipe(AdversarialRecipe):
         ws = G.styles(G.sample_latent(n, generator=noise), update_w_avg=update_w_avg)
         if self.cfg.mixing_prob > 0:
             ws2 = G.styles(G.sample_latent(n, generator=noise))
-            in_use = 2 * (self.progress[0] + 1)  # style layers of the levels that run
-            crossover = sharded(torch.randint, 1, in_use, size=(n,), generator=noise, device=ws.device)
+            crossover = sharded(torch.randint, 1, self._layers_in_use(), size=(n,), generator=noise, device=ws.device)
             mixed = sharded(torch.rand, size=(n,), generator=noise, device=ws.device) < self.cfg.mixing_prob
             crossover = torch.where(mixed, crossover, torch.full_like(crossover, G.num_ws))
             ws = mix_styles(ws, ws2, crossover)
