@@ -594,7 +594,7 @@ def test_a_residual_d_block_adds_the_pooled_input_through_a_1x1_conv_and_scales_
     plain.load_state_dict({k: v for k, v in block.state_dict().items() if not k.startswith("skip.")})
     skip = F.conv2d(F.avg_pool2d(x, 2), block.skip.weight / math.sqrt(6))  # gain 1, fan-in 6, no bias
     assert block.skip.bias is None
-    assert torch.allclose(block(x), (plain(x) + skip) / math.sqrt(2), atol=1e-6)
+    assert torch.allclose(block(x), (plain(x) + skip) / math.sqrt(2), rtol=1e-5, atol=1e-5)  # kernels differ by CPU
     D = StyleGANDiscriminator(StyleGANConfig(**{**SMALL.__dict__, "d_arch": "residual"}), (1, 16, 16))
     assert all(isinstance(b, ResidualDBlock) for b in D.blocks[1:]) and D(torch.randn(4, 1, 16, 16)).shape == (4,)
 
