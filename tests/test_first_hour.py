@@ -376,17 +376,36 @@ def test_a_text_file_given_as_an_evaluator_is_named_plainly(gan_run, capsys):
 def test_the_slowdown_watch_speaks_once_after_settling_and_only_on_a_multithreaded_cpu(monkeypatch):
     from gankit.train.device import SlowdownWatch
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    watch = SlowdownWatch(torch.device("cpu"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    def taken() -> float:  # another program keeps one of the two cores busy
+        return 1.0
+
+    watch = SlowdownWatch(torch.device("cpu"), busy=taken)
     said = [watch.observe(rate) for rate in (100, 110, 105, 40, 30, 20, 10)]
     assert said[:4] == [None] * 4 and said[4] is not None and said[5:] == [None, None]  # 30 < 110 / 3, once
     assert "from 110.0 to 30.0 steps/s with 2 threads" in said[4] and "--threads 1" in said[4]
-    early = SlowdownWatch(torch.device("cpu"))
+    unmeasured = SlowdownWatch(torch.device("cpu"), busy=lambda: None)  # no /proc: a fall is reported
+    assert [unmeasured.observe(r) for r in (100, 100, 100, 100, 20)][-1] is not None
+    early = SlowdownWatch(torch.device("cpu"), busy=taken)
     assert [early.observe(r) for r in (100, 10, 10)] == [None] * 3  # not before it has settled
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert SlowdownWatch(torch.device("cpu")).active is False  # one thread: the advice is moot
     assert SlowdownWatch(torch.device("meta")).active is False
 
 
+def test_a_slowdown_on_free_cores_is_the_step_growing_and_becomes_the_rate_watched(monkeypatch):
+    from gankit.train.device import SlowdownWatch
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    others = [0.1]
+    watch = SlowdownWatch(torch.device("cpu"), busy=lambda: others[0])
+    # a grown StyleGAN: 21 steps/s at 8 px, 6.5 at 32 px, the cores free: no note
+    assert [watch.observe(r) for r in (21, 21, 21, 21, 6.5, 6.4)] == [None] * 6
+    assert watch.best == 6.5
+    others[0] = 1.5  # then another program takes the cores: measured against the new rate
+    note = watch.observe(2.0)
+    assert note is not None and "from 6.5 to 2.0 steps/s" in note
 def test_the_busy_note_counts_free_cores_against_threads():
     from gankit.train.device import busy_cpu_note
     assert busy_cpu_note(busy=0.9, cores=2, threads=2) is not None  # one core taken: two threads contend

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -108,11 +109,15 @@ def busy_cpu_note(busy: float | None = None, cores: int | None = None, threads: 
 class SlowdownWatch:
     """Training speed (steps per second of the training step alone, evaluations and checkpoints left out) watched
     over log rows: a note, once, when a CPU run with several threads falls below ``factor`` of its best rate after
-    ``settle`` rows (another program took the cores: the case ``busy_cpu_note`` sees at start-up, arising later)."""
+    ``settle`` rows (another program took the cores: the case ``busy_cpu_note`` sees at start-up, arising later).
+    A fall while the cores are free (``busy``, :func:`others_busy_cores` by default, says so) is the step itself
+    growing dearer, as when a progressively grown model doubles its resolution: the slower rate becomes the one
+    to watch, without a note."""
 
-    def __init__(self, device: torch.device, factor: float = 1 / 3, settle: int = 3) -> None:
+    def __init__(self, device: torch.device, factor: float = 1 / 3, settle: int = 3,
+                 busy: Callable[[], float | None] = others_busy_cores) -> None:
         self.active = device.type == "cpu" and torch.get_num_threads() > 1
-        self.factor, self.settle = factor, settle
+        self.factor, self.settle, self.busy = factor, settle, busy
         self.best, self.rows, self.said = 0.0, 0, False
 
     def observe(self, rate: float) -> str | None:
@@ -124,6 +129,10 @@ class SlowdownWatch:
         self.best = max(self.best, rate)
         if not slow:
             return None
+        busy, threads = self.busy(), torch.get_num_threads()
+        if busy is not None and (os.cpu_count() or 1) - busy >= threads - 0.5:
+            self.best = rate  # free cores: the work per step grew; watch the new rate
+            return None
         self.said = True
-        return (f"training slowed from {self.best:.1f} to {rate:.1f} steps/s with {torch.get_num_threads()} threads: "
+        return (f"training slowed from {self.best:.1f} to {rate:.1f} steps/s with {threads} threads: "
                 f"another program may be using the cores; {BUSY_ADVICE} (stop, then --resume with it)")
