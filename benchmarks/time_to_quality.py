@@ -9,7 +9,10 @@ the run's start, its evaluations included, so every config pays for its own. Aft
 the best checkpoint (lowest training-time FID) are scored on ``--samples`` (10,000) samples against the test split
 with the dataset's built-in evaluator. ``images_per_s`` is the median over the log rows of steps/s times the batch
 size (a row whose window held an evaluation is slower; the median leaves those out). ``--device cuda`` runs the
-training and the scoring on a GPU; ``--plot`` draws the curves (matplotlib).
+training and the scoring on a GPU; ``--plot`` draws the curves (matplotlib). An override written
+``probe:KEY=VALUE`` applies to the probe runs only: a progressively grown StyleGAN probed as configured would be
+timed at its first, smallest resolution and evaluated too rarely, so its runs add ``probe:recipe.progressive=false``
+to be probed at the full size.
 
     python benchmarks/time_to_quality.py --minutes 30 --plot docs/images/time_to_quality.png \\
         --run dcgan dcgan_mnist --run hinge_sn hinge_sn_mnist --run r3gan r3gan_mnist
@@ -66,9 +69,14 @@ def read_rows(run: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+PROBE = "probe:"
+
+
 def one(label: str, config: str, overrides: list[str], args: argparse.Namespace) -> dict:
     out = args.out / label
-    rate = probe_rate(config, overrides, args, args.out / f"{label}_probe")
+    probe_only = [o.removeprefix(PROBE) for o in overrides if o.startswith(PROBE)]
+    overrides = [o for o in overrides if not o.startswith(PROBE)]
+    rate = probe_rate(config, [*overrides, *probe_only], args, args.out / f"{label}_probe")
     every = max(1, round(rate * 60 * args.eval_minutes))
     on_gpu = args.device.startswith("cuda")
     if on_gpu:
@@ -86,7 +94,8 @@ def one(label: str, config: str, overrides: list[str], args: argparse.Namespace)
     rates = [r["steps_per_s"] for r in rows if "steps_per_s" in r]
     last = gankit.load(run, device=args.device)
     cfg = last.config
-    result = {"label": label, "config": Path(config).stem, "overrides": overrides, "probe_steps_per_s": round(rate, 3),
+    result = {"label": label, "config": Path(config).stem, "overrides": overrides, "probe_overrides": probe_only,
+              "probe_steps_per_s": round(rate, 3),
               "eval_every": every, "steps": last.step, "seconds": round(seconds, 1),
               "batch_size": cfg.train.batch_size,
               "images_per_s": round(statistics.median(rates) * cfg.train.batch_size, 1) if rates else None,
@@ -157,7 +166,8 @@ def plot(results: list[dict], path: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", nargs="+", action="append", required=True, metavar="LABEL CONFIG [KEY=VALUE]",
-                        help="a curve: its label, a config (shipped name or path), then overrides")
+                        help="a curve: its label, a config (shipped name or path), then overrides "
+                        "(probe:KEY=VALUE: for the step-rate probe only)")
     parser.add_argument("--mnist", default=os.environ.get("GANKIT_DATA", "../shared/data/mnist"))
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--eval-minutes", type=float, default=1.0)
