@@ -406,6 +406,8 @@ def test_a_slowdown_on_free_cores_is_the_step_growing_and_becomes_the_rate_watch
     others[0] = 1.5  # then another program takes the cores: measured against the new rate
     note = watch.observe(2.0)
     assert note is not None and "from 6.5 to 2.0 steps/s" in note
+
+
 def test_the_busy_note_counts_free_cores_against_threads():
     from gankit.train.device import busy_cpu_note
     assert busy_cpu_note(busy=0.9, cores=2, threads=2) is not None  # one core taken: two threads contend
