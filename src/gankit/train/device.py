@@ -90,6 +90,12 @@ def others_busy_cores(interval: float = 0.1) -> float | None:
     return max(0.0, ((busy1 - busy0) / hz - (own1 - own0)) / max(t1 - t0, 1e-6))
 
 
+def cores_to_spare(busy: float, cores: int, threads: int) -> bool:
+    """Whether ``cores`` less the ``busy`` ones other programs keep leave room for ``threads`` (half a core of
+    slack)."""
+    return cores - busy >= threads - 0.5
+
+
 def busy_cpu_note(busy: float | None = None, cores: int | None = None, threads: int | None = None) -> str | None:
     """A note when other programs leave fewer free cores (``busy``: cores they keep busy, measured by
     :func:`others_busy_cores` when None) than PyTorch has threads: its threads then wait for each other, which can
@@ -100,7 +106,7 @@ def busy_cpu_note(busy: float | None = None, cores: int | None = None, threads: 
         return None
     cores = (os.cpu_count() or 1) if cores is None else cores
     threads = torch.get_num_threads() if threads is None else threads
-    if threads < 2 or cores - busy >= threads - 0.5:
+    if threads < 2 or cores_to_spare(busy, cores, threads):
         return None
     return (f"the CPU is busy (other programs keep {busy:.1f} of its {cores} cores busy) and PyTorch uses {threads} "
             f"threads, which then wait for each other; {BUSY_ADVICE}")
@@ -130,7 +136,7 @@ class SlowdownWatch:
         if not slow:
             return None
         busy, threads = self.busy(), torch.get_num_threads()
-        if busy is not None and (os.cpu_count() or 1) - busy >= threads - 0.5:
+        if busy is not None and cores_to_spare(busy, os.cpu_count() or 1, threads):
             self.best = rate  # free cores: the work per step grew; watch the new rate
             return None
         self.said = True
