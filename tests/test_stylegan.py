@@ -623,6 +623,26 @@ def test_stylegan2_training_logs_path_lengths_and_resumes_bit_for_bit(tmp_path):
     assert 0 < means[0] < 1 and math.isfinite(rows[-1]["pl_penalty"]) and rows[-1]["pl_penalty"] >= 0
 
 
+def test_lazy_penalties_logged_after_a_resume_are_those_of_the_uninterrupted_run(tmp_path):
+    # R1 + R2 every 2 D steps, path lengths every 2 G steps; split after 2 steps, so step 3 updates neither and logs
+    # the values step 2 left (a resume that forgot them would leave r1, r2 and pl_penalty out of that row)
+    base = [*TINY, *SG2, "recipe.penalty=r1_r2", "train.log_every=1"]
+    straight = gankit.train(None, overrides=[*base, "train.steps=6"], out=tmp_path / "straight")
+    split = gankit.train(None, overrides=[*base, "train.steps=2"], out=tmp_path / "split")
+    gankit.train(None, overrides=["train.steps=6"], out=split, resume=True)
+    keys = ("r1", "r2", "pl_penalty", "pl_mean")
+
+    def lazy(run):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"d_loss"' in line]
+        return {r["step"]: {k: r.get(k) for k in keys} for r in rows}
+
+    a, b = lazy(straight), lazy(split)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
+    assert all(a[s][k] is not None for s in (3, 4, 5, 6) for k in keys)
+    assert a[3] == a[2] and a[4] != a[3]  # step 3 repeats step 2's values; step 4 updates both
+    assert [b[s] for s in (3, 4, 5, 6)] == [a[s] for s in (3, 4, 5, 6)]
+
+
 def test_the_shipped_stylegan2_config_trains_on_the_embedded_digits(tmp_path):
     from gankit.config import load_config
     from pathlib import Path

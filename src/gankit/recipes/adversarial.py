@@ -127,6 +127,16 @@ class AdversarialRecipe(Recipe):
         """Restore :meth:`state_dict`."""
         self.d_updates = int(state.get("d_updates", 0))
 
+    def tensor_state(self) -> dict[str, torch.Tensor]:
+        """The last lazy penalty's values, which every step logs until the next one: kept, so that the first log
+        row after a resume averages them over the same steps as an uninterrupted run's."""
+        return {f"last_{k}": v for k, v in self.penalty_values.items()}
+
+    def load_tensor_state(self, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+        """Restore :meth:`tensor_state` onto ``device``."""
+        self.penalty_values = {k.removeprefix("last_"): v.to(device) for k, v in tensors.items()
+                               if k in ("last_r1", "last_r2")}
+
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         """k discriminator updates then one generator update; returns detached scalar tensors (no host sync)."""
         d_step = self._d_step_keras if self.cfg.schedule == "keras" else self._d_step_full

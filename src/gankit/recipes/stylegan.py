@@ -156,6 +156,19 @@ class StyleGANRecipe(AdversarialRecipe):
         self.pl_mean = torch.tensor(float(state.get("pl_mean", 0.0)), device=self.pl_mean.device)
         self._shown = None  # the networks' buffers were restored too: write the schedule's progress again
 
+    def tensor_state(self) -> dict[str, torch.Tensor]:
+        """The adversarial recipe's, plus the last path length penalty (logged every step until the next update)."""
+        kept = super().tensor_state()
+        if "pl_penalty" in self.pl_logs:
+            kept["last_pl_penalty"] = self.pl_logs["pl_penalty"]
+        return kept
+
+    def load_tensor_state(self, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+        """Restore :meth:`tensor_state`; the logged mean is the running mean restored with the JSON state."""
+        super().load_tensor_state(tensors, device)
+        last = tensors.get("last_pl_penalty")
+        self.pl_logs = {} if last is None else {"pl_penalty": last.to(device), "pl_mean": self.pl_mean}
+
     def compile_skip(self, modules: dict[str, nn.Module]) -> tuple[set[str], str]:
         """Every module runs eagerly: the step calls the mapping and synthesis networks directly, and a fade-in
         changes alpha every step."""
