@@ -9,10 +9,11 @@ the run's start, its evaluations included, so every config pays for its own. Aft
 the best checkpoint (lowest training-time FID) are scored on ``--samples`` (10,000) samples against the test split
 with the dataset's built-in evaluator. ``images_per_s`` is the median over the log rows of steps/s times the batch
 size (a row whose window held an evaluation is slower; the median leaves those out). ``--device cuda`` runs the
-training and the scoring on a GPU; ``--plot`` draws the curves (matplotlib). An override written
-``probe:KEY=VALUE`` applies to the probe runs only: a progressively grown StyleGAN probed as configured would be
-timed at its first, smallest resolution and evaluated too rarely, so its runs add ``probe:recipe.progressive=false``
-to be probed at the full size.
+training and the scoring on a GPU; ``--plot`` draws the curves (matplotlib), and with ``--from`` draws them from
+the ``--json`` reports of earlier invocations instead of training (runs made one command at a time, one plot). An
+override written ``probe:KEY=VALUE`` applies to the probe runs only: a progressively grown StyleGAN probed as
+configured would be timed at its first, smallest resolution and evaluated too rarely, so its runs add
+``probe:recipe.progressive=false`` to be probed at the full size.
 
     python benchmarks/time_to_quality.py --minutes 30 --plot docs/images/time_to_quality.png \\
         --run dcgan dcgan_mnist --run hinge_sn hinge_sn_mnist --run r3gan r3gan_mnist
@@ -163,9 +164,18 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def replot(reports: list[Path], path: Path) -> None:
+    """One plot of the runs of several ``--json`` reports, titled with their machines and seeds."""
+    loaded = [json.loads(p.read_text()) for p in reports]
+    machines = {m.get("gpu") or f"{m['cpu']}, {m['threads']} threads" for m in (r["machine"] for r in loaded)}
+    seeds = sorted({r["seed"] for r in loaded})
+    runs = [run for r in loaded for run in r["runs"]]
+    plot(runs, path, f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}, {'; '.join(sorted(machines))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", nargs="+", action="append", required=True, metavar="LABEL CONFIG [KEY=VALUE]",
+    parser.add_argument("--run", nargs="+", action="append", default=[], metavar="LABEL CONFIG [KEY=VALUE]",
                         help="a curve: its label, a config (shipped name or path), then overrides "
                         "(probe:KEY=VALUE: for the step-rate probe only)")
     parser.add_argument("--mnist", default=os.environ.get("GANKIT_DATA", "../shared/data/mnist"))
@@ -180,7 +190,16 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the curves")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here, after every run")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_time_to_quality"))
+    parser.add_argument("--from", dest="reports", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="with --plot: draw the runs of these --json reports (in this order), train nothing")
     args = parser.parse_args()
+    if args.reports:
+        if args.run or not args.plot:
+            parser.error("--from draws earlier reports: give --plot, and no --run")
+        replot(args.reports, args.plot)
+        return
+    if not args.run:
+        parser.error("give at least one --run LABEL CONFIG (or --from JSON... --plot PNG)")
     if any(len(r) < 2 for r in args.run):
         parser.error("--run needs a label and a config")
     torch.set_num_threads(args.threads)
