@@ -75,6 +75,12 @@ def test_overwrite_replaces_a_run_but_keeps_the_users_own_files(tmp_path, capsys
     (run / "notes.txt").write_text("lr 2e-4 looked best")
     (run / "samples" / "favourite.png").write_bytes(b"mine")
     (run / "checkpoints" / "step_0000010_keep-me.safetensors").write_bytes(b"mine too")
+    (run / "eval" / "mine.json").parent.mkdir(exist_ok=True)
+    (run / "eval" / "mine.json").write_text("{}")
+    gankit_eval = ["step_0000020-n300.json", "step_0000020-ntest.json", "step_0000020-n300-psi0.7.json",
+                   "step_0000020-n300-raw.json", "step_0000020-n300-psi1e-05-raw.json"]  # what gankit eval writes
+    for name in gankit_eval:
+        (run / "eval" / name).write_text('{"fid": 1.0}')
     old = (run / "checkpoints" / "step_0000020.safetensors").read_bytes()
     capsys.readouterr()
     assert main(["train", str(config), "--out", str(run), "--overwrite", "--set", "train.seed=7",
@@ -84,6 +90,8 @@ def test_overwrite_replaces_a_run_but_keeps_the_users_own_files(tmp_path, capsys
     assert (run / "samples" / "favourite.png").read_bytes() == b"mine"
     assert (run / "checkpoints" / "step_0000010_keep-me.safetensors").read_bytes() == b"mine too"
     assert not (run / "checkpoints" / "step_0000020.safetensors").exists()  # the old run's, replaced
+    assert not any((run / "eval" / name).exists() for name in gankit_eval)  # scores of the old run's weights
+    assert (run / "eval" / "mine.json").read_text() == "{}"
     assert (run / "checkpoints" / "step_0000010.safetensors").read_bytes() != old
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"] == 7
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import gankit
+from gankit.api import sample_to_file
 from gankit.cli import main
 from gankit.errors import GankitError
+from gankit.images import to_uint8
 from gankit.latent import (interpolation_grid, lerp, parse_expression, slerp, traversal_grid, truncated_normal)
 from gankit.models import build_models
 from gankit.nn.diffaugment import diff_augment, parse_policy
@@ -130,6 +133,45 @@ def test_conditional_run_with_ema_samples_by_label_and_resumes_exactly(tmp_path,
 
     grid = Image.open(straight / "samples" / "step_0000020.png")
     assert grid.size[0] == grid.size[1]  # 10 x 10: one row per class
+
+
+def test_no_ema_samples_and_scores_the_trained_weights_and_says_so(tmp_path, capsys):
+    run = gankit.train(None, overrides=["train.steps=10", "train.ema=0.9", "train.progress=false",
+                                        "train.eval_every=0", "train.batch_size=16"], out=tmp_path / "r")
+    averaged, trained = gankit.load(run), gankit.load(run, ema=False)
+    assert averaged.averaged and not trained.averaged and "generator_ema" not in trained.modules
+    assert trained.generator is trained.modules["generator"]
+    own = trained.generator.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in averaged.modules["generator"].state_dict().items())
+    assert not all(torch.equal(own[k], v) for k, v in averaged.modules["generator_ema"].state_dict().items())
+
+    def scores(*flags):
+        assert main(["eval", str(run), "-n", "300", "--seed", "0", "--json", *flags]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    capsys.readouterr()  # training's header
+    ema, raw = scores(), scores("--no-ema")
+    assert ema["provenance"]["weights"] == "ema" and raw["provenance"]["weights"] == "trained"
+    assert ema["fid"] != raw["fid"] and ema["fid"] > 0 and raw["fid"] > 0
+    assert json.loads((run / "eval" / "step_0000010-n300-raw.json").read_text())["fid"] == raw["fid"]
+    assert json.loads((run / "eval" / "step_0000010-n300.json").read_text())["fid"] == ema["fid"]  # not overwritten
+    assert main(["eval", str(run), "-n", "300", "--no-ema"]) == 0
+    assert "weights: the trained generator's" in capsys.readouterr().out
+
+    for name, flags in (("ema", []), ("raw", ["--no-ema"])):
+        assert main(["sample", str(run), "-n", "8", "--seed", "0", "-o", str(tmp_path / f"{name}.npz"), *flags]) == 0
+    drawn = {name: np.load(tmp_path / f"{name}.npz")["arr_0"] for name in ("ema", "raw")}
+    assert not np.array_equal(drawn["ema"], drawn["raw"])
+    assert np.array_equal(drawn["raw"], to_uint8(trained.sample(8, seed=0)))
+    assert np.array_equal(drawn["ema"], to_uint8(averaged.sample(8, seed=0)))
+
+    folder = tmp_path / "folder"
+    gankit.export(run, folder, format="hub")
+    assert "-raw" not in (folder / "README.md").read_text()  # the card shows the scores of the weights it ships
+    with pytest.raises(GankitError, match="averaged \\(EMA\\) weights alone"):
+        gankit.load(folder, ema=False)
+    with pytest.raises(GankitError, match="pass the path"):
+        sample_to_file(averaged, 4, tmp_path / "x.png", ema=False)
 
 
 def test_latent_cli_end_to_end(tmp_path, capsys):

@@ -139,12 +139,14 @@ class LoadedRun:
     ``sample`` verb (``predict`` for a regressor)."""
 
     def __init__(self, config: Config, modules: dict[str, torch.nn.Module], step: int, data_info: dict,
-                 source: Path | None = None) -> None:
+                 source: Path | None = None, averaged: bool | None = None) -> None:
         self.config = config
         self.modules = modules
         self.step = step
         self.data_info = data_info
         self.source = source
+        # whether it samples with an exponential moving average of the weights (a model folder's generator may be one)
+        self.averaged = any(n.endswith("_ema") for n in modules) if averaged is None else averaged
         self.task = task_for(config, self.device)  # the family's contract: how its runs are scored
         self.task.modules = modules
 
@@ -339,10 +341,13 @@ def _device(device: str | torch.device) -> torch.device:
     return resolve_device(device, key="--device") if isinstance(device, str) else device
 
 
-def load(path: str | Path, device: str | torch.device = "auto") -> LoadedRun:
+def load(path: str | Path, device: str | torch.device = "auto", *, ema: bool = True) -> LoadedRun:
     """Rebuild a run from a run directory (its latest checkpoint), a checkpoint file alone, a model folder that
     :func:`export` wrote (``format="hub"``), or a model on the Hugging Face Hub, ``hf://USER/NAME[@REVISION]``
-    (read from the local cache, or downloaded into it), on ``device`` (``auto``: CUDA when present, else CPU)."""
+    (read from the local cache, or downloaded into it), on ``device`` (``auto``: CUDA when present, else CPU).
+    A run that kept an exponential moving average of its weights (``train.ema``) samples with the average; with
+    ``ema=False`` it samples with the trained weights themselves (a checkpoint holds both; a model folder holds the
+    average alone)."""
     if isinstance(path, str) and path.startswith("hf://"):
         path = _hub().download(path)
     path = Path(path)
@@ -353,18 +358,22 @@ def load(path: str | Path, device: str | torch.device = "auto") -> LoadedRun:
     device = _device(device)
     if is_model_folder(path):
         file, (tensors, meta) = path, read_model_folder(path)
+        if not ema and meta.get("source", {}).get("ema"):
+            raise GankitError(f"{path} holds the averaged (EMA) weights alone, as export writes them: the trained "
+                              "weights are in the run's checkpoints (load the run directory or a checkpoint)")
     else:
         file = latest_checkpoint(path) if path.is_dir() else path
         tensors, meta = ckpt.load_checkpoint(file, device)
     cfg = from_dict(meta["config"])
     data = meta["data"]
     modules = _kept(build_models(cfg.model, tuple(data["sample_shape"]), data["num_classes"], seed=0), meta, file)
-    if any(k.startswith("model.generator_ema.") for k in tensors):
+    if ema and any(k.startswith("model.generator_ema.") for k in tensors):
         modules["generator_ema"] = copy.deepcopy(modules["generator"])
     for name, module in modules.items():
         ckpt.load_module_state(module, ckpt.unpack(f"model.{name}", tensors), f"{name} weights")
         module.to(device).eval()
-    return LoadedRun(cfg, modules, int(meta["step"]), data, source=file)
+    averaged = bool(meta.get("source", {}).get("ema")) if is_model_folder(path) else None
+    return LoadedRun(cfg, modules, int(meta["step"]), data, source=file, averaged=averaged)
 
 
 def _kept(modules: dict[str, torch.nn.Module], meta: dict, file: Path) -> dict[str, torch.nn.Module]:
@@ -380,15 +389,17 @@ def _kept(modules: dict[str, torch.nn.Module], meta: dict, file: Path) -> dict[s
 
 def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str] | tuple[str, ...] = (),
              write: bool = True, iwae_k: int = 0, iwae_n: int | None = None, psi: float | None = None,
-             **settings) -> dict:
+             ema: bool = True, **settings) -> dict:
     """Evaluate a run directory or checkpoint (samples drawn from its generator) or an ``.npz`` of samples
     (``data`` names their dataset) against the dataset's test split. ``settings`` are
     :class:`gankit.metrics.EvalSettings` fields (n, seed, k, evaluator, force, ...). An autoencoder's run also gets
     its reconstruction error on the test split (a plain autoencoder only that), and a VAE's its test loss and, with
     ``iwae_k`` > 1, the IWAE bound on the first ``iwae_n`` test items (default all); a regressor's is its test
     RMSE, MAE and R^2 in the targets' units. ``psi`` scores a StyleGAN's samples truncated in W (recorded in the
-    provenance). A run's result is also
-    written to ``RUN/eval/step_XXXXXXX-nN.json`` unless ``write`` is false (a model folder is not written to)."""
+    provenance). A run that kept an EMA of its generator is scored with the average, unless ``ema`` is false
+    (the trained weights; see :func:`load`); the provenance's ``weights`` says which. A run's result is also
+    written to ``RUN/eval/step_XXXXXXX-nN.json`` (``-psiP``, ``-raw`` added for those choices) unless ``write`` is
+    false (a model folder is not written to)."""
     source, target = target, Path(target)  # source: as given (an hf:// id is no path)
     # partial: a failed FID (or KID) size guard drops that metric, with a warning, instead of the whole evaluation
     opts = EvalSettings(**{"partial": True, **settings, "device": str(_device(settings.get("device", "auto")))})
@@ -402,7 +413,7 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
     if data is not None:
         raise GankitError("data (--data) is for .npz samples; a run evaluates against its own dataset (change "
                           "its settings with data.KEY=VALUE overrides)")
-    run = load(source, device=opts.device)
+    run = load(source, device=opts.device, ema=ema)
     if opts.evaluator is None:
         opts.evaluator = run.config.train.evaluator  # the one the run was evaluated with while training
     if psi is not None and not hasattr(run.modules.get("generator"), "truncate"):
@@ -412,9 +423,10 @@ def evaluate(target: str | Path, *, data: str | None = None, overrides: list[str
                   selected=target.name.startswith("best"))
     result, n = run.task.score(run, asked)
     result["step"] = run.step
+    result.setdefault("provenance", {})["weights"] = "ema" if run.averaged else "trained"
     if write and target.is_dir() and not is_model_folder(target):
-        psi_tag = "" if psi is None else f"-psi{psi:g}"
-        _write_evaluation(target / "eval" / f"step_{run.step:07d}-n{n}{psi_tag}.json", result)  # beside, not over
+        tags = ("" if psi is None else f"-psi{psi:g}") + ("" if ema else "-raw")
+        _write_evaluation(target / "eval" / f"step_{run.step:07d}-n{n}{tags}.json", result)  # beside, not over
     return result
 
 
@@ -467,12 +479,17 @@ def _run(run: LoadedRun | str | Path, device: str | torch.device) -> LoadedRun:
 
 def sample_to_file(run: LoadedRun | str | Path, n: int, output: str | Path, *, seed: int | None = None,
                    label: int | None = None, by_class: bool = False, truncation: float | None = None,
-                   psi: float | None = None, device: str | torch.device = "auto") -> tuple[torch.Tensor, Path]:
-    """Draw n samples (n of each class with ``by_class``) and write them: a ``.png`` grid or an ``.npz``."""
+                   psi: float | None = None, device: str | torch.device = "auto",
+                   ema: bool = True) -> tuple[torch.Tensor, Path]:
+    """Draw n samples (n of each class with ``by_class``) and write them: a ``.png`` grid or an ``.npz``; ``ema``
+    false draws them with the trained weights rather than their moving average (see :func:`load`)."""
     if n < 1:
         raise GankitError(f"-n must be a positive number of samples, got {n}")
     writable(output, (".png", ".npz"), "samples")
-    run = _run(run, device)
+    if isinstance(run, LoadedRun) and not ema:
+        raise GankitError("ema=False chooses the weights a run is loaded with: pass the path, or gankit.load(path, "
+                          "ema=False)")
+    run = run if isinstance(run, LoadedRun) else load(run, device=device, ema=ema)
     labels, nrow = run.class_labels(n, label, by_class)
     images = run.sample(len(labels) if labels is not None else n, seed=seed, labels=labels, truncation=truncation,
                         psi=psi)

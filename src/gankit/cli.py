@@ -81,6 +81,10 @@ def _add_train(sub, threads) -> None:
     p.set_defaults(func=_train, parser=p)
 
 
+NO_EMA = ("runs with train.ema: use the trained generator weights, not their moving average (the default), from "
+          "a run directory or checkpoint")
+
+
 def _add_sample(sub, run, data, dev) -> None:
     p = sub.add_parser("sample", parents=[run], help="draw samples from a trained run or checkpoint",
                        description="Draw samples from a run directory (its latest checkpoint) or a checkpoint "
@@ -95,6 +99,7 @@ def _add_sample(sub, run, data, dev) -> None:
                         "(smaller: more typical, less varied samples)")
     p.add_argument("--psi", type=float, default=None,
                    help="truncation in W (StyleGAN only): w_avg + PSI (w - w_avg) (1: none, 0: the mean image)")
+    p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA)
     p.set_defaults(func=_sample, parser=p)
 
 
@@ -214,6 +219,7 @@ def _add_eval(sub, run, data, dev) -> None:
     p.add_argument("--iwae-n", type=int, default=None, metavar="N",
                    help="VAE runs: the bounds on the first N test images (default all)")
     p.add_argument("--psi", type=float, default=None, help="StyleGAN runs: score samples truncated in W with this psi")
+    p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA + " (written to ...-raw.json)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_eval, parser=p)
 
@@ -465,7 +471,8 @@ def _sweep(args: argparse.Namespace) -> None:
 def _sample(args: argparse.Namespace) -> None:
     from .api import sample_to_file
     images, path = sample_to_file(args.run, args.n, args.output, seed=args.seed, label=args.label,
-                                  by_class=args.by_class, truncation=args.truncation, psi=args.psi, device=args.device)
+                                  by_class=args.by_class, truncation=args.truncation, psi=args.psi, device=args.device,
+                                  ema=args.ema)
     print(f"wrote {len(images)} samples to {path}")
 
 
@@ -480,8 +487,8 @@ def _translate(args: argparse.Namespace) -> None:
 def _project(args: argparse.Namespace) -> None:
     from .api import project_files
     fit = project_files(args.run, args.inputs, args.output, steps=args.steps, lr=args.lr, w_plus=args.w_plus,
-                        starts=args.starts, feature_weight=args.feature_weight, evaluator=args.evaluator, edits=args.edits,
-                        keep=args.keep, save=args.save, seed=args.seed, device=args.device)
+                        starts=args.starts, feature_weight=args.feature_weight, evaluator=args.evaluator,
+                        edits=args.edits, keep=args.keep, save=args.save, seed=args.seed, device=args.device)
     mse = ", ".join(f"{v:.4f}" for v in fit.mse.tolist())
     print(f"projected {len(fit.mse)} image(s) in {args.steps} steps: pixel MSE {mse} (on [-1, 1]); grid in "
           f"{args.output}" + (f"; styles in {args.save}" if args.save else ""))
@@ -505,7 +512,7 @@ def _eval(args: argparse.Namespace) -> None:
     result = evaluate(args.target, data=args.data, overrides=args.overrides, n=args.n, seed=args.seed,
                       iwae_k=args.iwae_k, iwae_n=args.iwae_n, psi=args.psi, evaluator=args.evaluator, k=args.k,
                       kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, force=args.force,
-                      cache=not args.no_cache, device=args.device)
+                      cache=not args.no_cache, device=args.device, ema=args.ema)
     print(json.dumps(result) if args.json else format_result(result))
 
 

@@ -14,9 +14,10 @@ import yaml
 
 from ..registry import DATASETS
 from ..runs.run import read_run
+from ..train import rundir
 from ..version import __version__
 
-_EVAL_FILE = re.compile(r"step_(\d{7,})(-n[a-z0-9]+)?(-psi[-0-9.e]+)?\.json")  # gankit eval: -nN, -ntest, -nrecon
+_EVAL_FILE = rundir.EVAL_FILE
 MAX_EVAL_BYTES = 1 << 20  # an evaluation's JSON holds a few kilobytes
 
 
@@ -119,7 +120,8 @@ def evaluations(run_dir: Path, step: int) -> list[tuple[str, dict]]:
     files = []
     for path in sorted((run_dir / "eval").glob("step_*.json")):
         match = _EVAL_FILE.fullmatch(path.name)
-        result = _read_json(path) if match else None
+        # -raw: gankit eval --no-ema scored the trained weights, which an export of an EMA run does not ship
+        result = _read_json(path) if match and not match.group(4) else None
         if result is not None:
             files.append((int(match.group(1)), path.name, result))
     here = [(_heading(s, name), r) for s, name, r in files if s == step]

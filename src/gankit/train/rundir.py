@@ -40,11 +40,13 @@ SESSIONS = "sessions.jsonl"
 _STEP = r"step_\d{7,}"
 # data.npz: fit_regressor's arrays
 OWNED_FILES = re.compile(r"config\.yaml|metrics\.jsonl(\.tmp)?|sessions\.jsonl|data\.npz|" + re.escape(MARKER))
+# an evaluation: training's step_N.json, gankit eval's with -nN (or -ntest, -nrecon), -psiP and -raw as asked
+EVAL_FILE = re.compile(r"step_(\d{7,})(-n[a-z0-9]+)?(-psi[-0-9.e]+)?(-raw)?\.json")
 OWNED_FOLDERS = {
     "checkpoints": re.compile(rf"({_STEP}|best)\.safetensors(\.tmp)?|(latest|best)\.json(\.tmp)?"
                               r"|\.tmp[A-Za-z0-9]{6}"),
     "samples": re.compile(rf"(recon_)?{_STEP}\.png"),
-    "eval": re.compile(rf"{_STEP}(-n\d+)?\.json(\.tmp)?"),
+    "eval": re.compile(rf"{EVAL_FILE.pattern}(\.tmp)?"),
     "tensorboard": re.compile(r"events\.out\.tfevents\.\d{10,}\..+\.\d+\.\d+"),  # time.host.pid.counter
 }
 
