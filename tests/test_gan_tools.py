@@ -156,7 +156,9 @@ def test_no_ema_samples_and_scores_the_trained_weights_and_says_so(tmp_path, cap
     assert json.loads((run / "eval" / "step_0000010-n300-raw.json").read_text())["fid"] == raw["fid"]
     assert json.loads((run / "eval" / "step_0000010-n300.json").read_text())["fid"] == ema["fid"]  # not overwritten
     assert main(["eval", str(run), "-n", "300", "--no-ema"]) == 0
-    assert "weights: the trained generator's" in capsys.readouterr().out
+    assert "weights: as trained (no moving average)" in capsys.readouterr().out
+    assert main(["eval", str(run), "-n", "300"]) == 0
+    assert "weights: the moving average of the trained ones" in capsys.readouterr().out
 
     for name, flags in (("ema", []), ("raw", ["--no-ema"])):
         assert main(["sample", str(run), "-n", "8", "--seed", "0", "-o", str(tmp_path / f"{name}.npz"), *flags]) == 0

@@ -476,9 +476,9 @@ def format_result(result: dict) -> str:
                      + (" (binarised)" if ae.get("binarized") else "") + f", in {ae['units']}: nll is minus the "
                      f"IWAE bound with k={k:,} samples per image (k=1: the ELBO), elbo_nll minus the ELBO from the "
                      "same samples, test_loss the training loss")
-    if prov.get("weights"):  # gankit eval's: which generator weights drew the samples
-        lines.append("weights: " + ("the moving average of the generator's (train.ema; --no-ema: the trained ones)"
-                                    if prov["weights"] == "ema" else "the trained generator's"))
+    if prov.get("weights"):  # gankit eval's: which weights drew the samples
+        lines.append("weights: " + ("the moving average of the trained ones (train.ema; --no-ema: the trained ones)"
+                                    if prov["weights"] == "ema" else "as trained (no moving average)"))
     ev = prov.get("evaluator")
     if prov.get("method"):
         lines.append(f"computed: {prov['method']}")
