@@ -164,10 +164,15 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _where(machine: dict) -> str:
+    """A plot title's machine: the GPU, else the CPU and its threads."""
+    return machine.get("gpu") or f"{machine['cpu']}, {machine['threads']} threads"
+
+
 def replot(reports: list[Path], path: Path) -> None:
     """One plot of the runs of several ``--json`` reports, titled with their machines and seeds."""
     loaded = [json.loads(p.read_text()) for p in reports]
-    machines = {m.get("gpu") or f"{m['cpu']}, {m['threads']} threads" for m in (r["machine"] for r in loaded)}
+    machines = {_where(r["machine"]) for r in loaded}
     seeds = sorted({r["seed"] for r in loaded})
     runs = [run for r in loaded for run in r["runs"]]
     plot(runs, path, f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}, {'; '.join(sorted(machines))}")
@@ -216,8 +221,7 @@ def main() -> None:
             args.json.write_text(json.dumps(report, indent=1))
         print(json.dumps(report["runs"][-1]), file=sys.stderr, flush=True)
     if args.plot:
-        where = report["machine"].get("gpu") or f"{report['machine']['cpu']}, {args.threads} threads"
-        plot(report["runs"], args.plot, f"{_seeds(args)}, {where}")
+        plot(report["runs"], args.plot, f"{_seeds(args)}, {_where(report['machine'])}")
     print(json.dumps(report, indent=1))
 
 
