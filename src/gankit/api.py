@@ -473,8 +473,14 @@ def _data_config(base: dict, overrides) -> DataConfig:
 # The file verbs: what the CLI does with files, as calls (a run is a LoadedRun, or a path to load on ``device``)
 
 
-def _run(run: LoadedRun | str | Path, device: str | torch.device) -> LoadedRun:
-    return run if isinstance(run, LoadedRun) else load(run, device=device)
+def _run(run: LoadedRun | str | Path, device: str | torch.device, ema: bool = True) -> LoadedRun:
+    """A loaded run as given, or loaded from its path (``ema``: see :func:`load`, which makes that choice)."""
+    if isinstance(run, LoadedRun):
+        if not ema:
+            raise GankitError("ema=False chooses the weights a run is loaded with: pass the path, or "
+                              "gankit.load(path, ema=False)")
+        return run
+    return load(run, device=device, ema=ema)
 
 
 def sample_to_file(run: LoadedRun | str | Path, n: int, output: str | Path, *, seed: int | None = None,
@@ -486,10 +492,7 @@ def sample_to_file(run: LoadedRun | str | Path, n: int, output: str | Path, *, s
     if n < 1:
         raise GankitError(f"-n must be a positive number of samples, got {n}")
     writable(output, (".png", ".npz"), "samples")
-    if isinstance(run, LoadedRun) and not ema:
-        raise GankitError("ema=False chooses the weights a run is loaded with: pass the path, or gankit.load(path, "
-                          "ema=False)")
-    run = run if isinstance(run, LoadedRun) else load(run, device=device, ema=ema)
+    run = _run(run, device, ema)
     labels, nrow = run.class_labels(n, label, by_class)
     images = run.sample(len(labels) if labels is not None else n, seed=seed, labels=labels, truncation=truncation,
                         psi=psi)
