@@ -200,8 +200,10 @@ def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, extra
     assert all(p.grad is None for p in G.parameters())
     has_boundary = recipe.loss.boundary is not None
     penalties = {"r1", "r2"} if recipe_keys.get("penalty") == "r1_r2" and recipe.penalty_values else set()
-    assert set(logs) == {"d_loss", "d_real", "d_fake"} | ({"d_acc"} if has_boundary else set()) | penalties
+    boundary_keys = {"d_acc", "d_sign_real"} if has_boundary else set()
+    assert set(logs) == {"d_loss", "d_real", "d_fake"} | boundary_keys | penalties
     assert torch.isfinite(logs["d_loss"]) and (not has_boundary or 0 <= float(logs["d_acc"]) <= 1)
+    assert not has_boundary or -1 <= float(logs["d_sign_real"]) <= 1
     if "weight_clip" in recipe_keys:
         assert max(p.abs().max() for p in D.parameters()) <= recipe_keys["weight_clip"] + 1e-7
 
@@ -216,8 +218,20 @@ def test_k_discriminator_steps_per_generator_step(d_steps, schedule, updates_per
     g_count = int(next(iter(g_opt.state.values()))["step"])
     assert d_count == d_steps * updates_per_d_step and g_count == 1
     assert batches.pos == d_steps * draws_per_d_step  # real images drawn by the discriminator only
-    assert set(logs) == {"d_loss", "d_real", "d_fake", "d_acc", "g_loss"}
+    assert set(logs) == {"d_loss", "d_real", "d_fake", "d_acc", "d_sign_real", "g_loss"}
     assert all(v.dim() == 0 and not v.requires_grad for v in logs.values())
+
+
+@pytest.mark.parametrize("loss, boundary", [("non_saturating", 0.0), ("least_squares", 0.5)])
+def test_ada_overfitting_heuristic_is_the_mean_sign_of_d_on_reals(loss, boundary):
+    """d_sign_real is ADA's r_t = E[sign(D(x_real))], taken about the loss's decision boundary."""
+    from gankit.registry import LOSSES
+    from gankit.recipes.adversarial import _d_logs
+    real = boundary + torch.tensor([2.0, -1.0, 3.0, 0.5, -0.25, 1.0])  # 4 above the boundary, 2 below
+    logs = _d_logs(torch.tensor(0.3), real, torch.zeros(6), LOSSES.get(loss))
+    assert float(logs["d_sign_real"]) == pytest.approx(2 / 6, abs=1e-6)
+    sure = _d_logs(torch.tensor(0.3), real.abs() + boundary + 1, torch.zeros(6), LOSSES.get(loss))
+    assert float(sure["d_sign_real"]) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_recipe_settings_are_checked():

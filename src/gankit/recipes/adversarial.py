@@ -294,6 +294,9 @@ def _d_logs(loss: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Te
             "d_fake": torch.sigmoid(fake).mean() if adv.bce else fake.mean()}
     if adv.boundary is not None:  # share of real and fake samples D classifies correctly; pinned at 1: collapse?
         logs["d_acc"] = 0.5 * ((real > adv.boundary).float().mean() + (fake < adv.boundary).float().mean())
+        # ADA's overfitting heuristic r_t = E[sign(D(x_real))] (Karras et al. 2020b): 0 while D cannot tell the
+        # training images from fakes, 1 once it is sure of every one; ADA raises its augmentation above 0.6
+        logs["d_sign_real"] = torch.sign(real - adv.boundary).mean()
     return logs
 
 

@@ -3,11 +3,11 @@ extra: ``pip install 'gankit[plot]'``), no server needed.
 
 The panels are chosen from the keys the runs logged, by name, so that every family gets its own without the plot
 knowing any: the loss terms (keys holding ``loss``), the discriminator's outputs (``d_real`` = D(x), ``d_fake`` =
-D(G(z)), ``d_acc``), the metric the best checkpoint is chosen by (FID for generators) over steps and over training
-minutes, recall, the learning rates (``lr/<optimizer>``), and each other logged term (a VAE's ``kl``, CycleGAN's
-``cycle``, StyleGAN's ``resolution``) in a panel of its own. ``--metric`` picks panels by key (``eval/kid``,
-``steps_per_s``, or a pattern such as ``eval/*``). Values are raw unless ``--smooth`` asks for TensorBoard's
-debiased exponential moving average; evaluations are never smoothed.
+D(G(z)), ``d_acc``, ``d_sign_real``), the metric the best checkpoint is chosen by (FID for generators) over steps
+and over training minutes, recall, the learning rates (``lr/<optimizer>``), and each other logged term (a VAE's
+``kl``, CycleGAN's ``cycle``, StyleGAN's ``resolution``) in a panel of its own. ``--metric`` picks panels by key
+(``eval/kid``, ``steps_per_s``, or a pattern such as ``eval/*``). Values are raw unless ``--smooth`` asks for
+TensorBoard's debiased exponential moving average; evaluations are never smoothed.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def standard_panels(runs: list[Run]) -> list[Panel]:
     keys = [k for k in logged_keys(runs) if k not in _NOT_STANDARD]
     train_keys = [k for k in keys if not k.startswith(("eval/", "lr/"))]
     losses = [k for k in train_keys if "loss" in k]
-    outputs = [k for k in train_keys if k in ("d_real", "d_fake", "d_acc")]
+    outputs = [k for k in train_keys if k in ("d_real", "d_fake", "d_acc", "d_sign_real")]
     panels = []
     if losses:
         panels.append(Panel("losses", losses))
