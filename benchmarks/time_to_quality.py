@@ -223,6 +223,9 @@ def main() -> None:
     if args.plot:
         plot(report["runs"], args.plot, f"{_seeds(args)}, {_where(report['machine'])}")
     print(json.dumps(report, indent=1))
+    failed = [run["label"] for run in report["runs"] if "error" in run]
+    if failed:  # the report above keeps the other runs; a script driving this one must still see the failure
+        sys.exit(f"time_to_quality: {len(failed)} of {len(report['runs'])} runs failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -66,3 +66,10 @@ def test_from_draws_the_runs_of_several_reports_into_one_plot_without_training(r
 def test_from_needs_a_plot_and_a_run_is_needed_otherwise(tmp_path, args, message):
     done = _bench(*args, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_a_failed_run_is_reported_and_fails_the_command(tmp_path):
+    done = _bench("--minutes", "0.1", "--run", "missing", "no_such_config.yaml", cwd=tmp_path)
+    assert done.returncode == 1 and "1 of 1 runs failed: missing" in done.stderr
+    (run,) = json.loads(done.stdout)["runs"]
+    assert run["label"] == "missing" and "no_such_config.yaml" in run["error"]
