@@ -13,9 +13,9 @@ mkdir -p "$OUT"
 MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
 PY=${PY:-.venv/bin/python}
 stylegan_images() {
-    # StyleGAN (#9, #19): the 45-minute benchmark run's last weights (docs/stylegan.md): style mixing, the truncation sweep, W interpolation, and
-    # four MNIST test digits (28x28 PNG files, as a user's own) projected into W, each with six edits that keep its
-    # coarse styles
+    # StyleGAN (#9, #19): the 45-minute benchmark run's last weights (docs/stylegan.md): style mixing, the truncation
+    # sweep, W interpolation, and four MNIST test digits (28x28 PNG files, as a user's own) projected into W, each
+    # with six edits that keep its coarse styles
     STYLE=${STYLE:-runs/tq45/stylegan_mnist}
     "$GANKIT" latent mix "$STYLE" --cols 8 --seed 0 -o "$OUT/stylegan_mixing.png"
     "$GANKIT" latent truncation "$STYLE" --psi 1,0.8,0.6,0.4,0.2,0 --cols 8 --seed 0 -o "$OUT/stylegan_truncation.png"
