@@ -252,3 +252,35 @@ def test_a_tiny_r3gan_learns_under_the_recipe():
     assert (brightness.abs() - 0.6).abs().mean() < 0.25, brightness[:8]
     assert 0.2 < (brightness > 0).float().mean() < 0.8  # both tones, not one
     assert F.mse_loss(samples.mean(), torch.tensor(0.0)) < 0.1
+
+
+@pytest.mark.parametrize("name, conditional", [("rpgan_mnist", False), ("rpgan_cgan_mnist", True)])
+def test_the_cpu_configs_put_the_loss_on_dcgan_with_a_lazy_penalty_and_no_batch_norm_in_d(tmp_path, name,
+                                                                                          conditional):
+    """rpgan_mnist / rpgan_cgan_mnist: R3GAN's loss and penalties on the DCGAN network. D holds no batch norm (the
+    penalty would couple a batch's samples), and R1 and R2 are taken on every 4th D step only: the logged values
+    change at steps 4 and 8 and repeat in between."""
+    import json
+    from pathlib import Path
+
+    import gankit
+    from gankit.config import load_config
+
+    config = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
+    cfg = load_config(config)
+    assert (cfg.model.name, cfg.recipe.loss, cfg.recipe.penalty) == ("dcgan", "relativistic_pairing", "r1_r2")
+    assert cfg.recipe.penalty_every == 4 and cfg.optim.beta1 == 0.0 and not cfg.model.d_batch_norm
+    run = gankit.train(config, out=tmp_path / name, overrides=[
+        "data.name=digits", "data.root=null", "train.steps=8", "train.log_every=1", "train.batch_size=16",
+        "train.progress=false", "train.eval_every=0"])
+    loaded = gankit.load(run)
+    D = loaded.modules["discriminator"]
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    r1 = {row["step"]: row["r1"] for row in rows if "r1" in row}
+    assert sorted(r1) == list(range(4, 9)) and all(v > 0 for v in r1.values())
+    assert r1[5] == r1[6] == r1[7] == r1[4] and r1[8] != r1[4]
+    labels = torch.arange(4) if conditional else None
+    samples = loaded.sample(4, seed=0, labels=labels)
+    assert samples.shape == (4, 1, 8, 8) and torch.isfinite(samples).all()
+    assert -1.0 <= samples.min() and samples.max() <= 1.0
