@@ -21,6 +21,8 @@ figures that vary are reported per seed and as mean and spread over the seeds):
 
     python benchmarks/gan_quality.py --suite all --mnist ../shared/data/mnist --out runs/bench --seeds 3
     python benchmarks/gan_quality.py --suite mnist --config r3gan_mnist --seeds 3
+    python benchmarks/gan_quality.py --suite mnist --config rpgan_mnist --seeds 2      # R3GAN's loss, DCGAN's net
+    python benchmarks/gan_quality.py --suite cgan --cgan-config rpgan_cgan_mnist
 """
 
 from __future__ import annotations
