@@ -44,6 +44,9 @@ from pathlib import Path
 import torch
 
 import gankit
+from gankit.config import DataConfig
+from gankit.data import load_dataset
+from gankit.metrics.evaluate import Evaluation
 from gankit.metrics.evaluator import load_evaluator
 
 HERE = Path(__file__).resolve().parent
@@ -93,10 +96,6 @@ def suite_mnist(args) -> dict:
 
 
 def _real_floor(mnist: str) -> dict:
-    from gankit.config import DataConfig
-    from gankit.data import load_dataset
-    from gankit.metrics.evaluate import Evaluation
-
     train_x = load_dataset(DataConfig(name="mnist", root=mnist), "train").x
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:10_000]
     return scores(Evaluation(DataConfig(name="mnist", root=mnist)).score(train_x[pick]))
@@ -156,10 +155,6 @@ def suite_stacked(args) -> dict:
 
 def _stacked_floor(mnist: str, n: int) -> dict:
     """``n`` real Stacked MNIST triplets (the train split's draw for seed 0) scored as a generator's samples are."""
-    from gankit.config import DataConfig
-    from gankit.data import load_dataset
-    from gankit.metrics.evaluate import Evaluation
-
     cfg = DataConfig(name="stacked_mnist", root=mnist, num_samples=n)
     return scores(Evaluation(cfg).score(load_dataset(cfg, "train").x))
 
