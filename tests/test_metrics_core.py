@@ -419,6 +419,19 @@ def test_mixture_off_mode_points_are_not_counted():
     assert abs(mixture_scores(edge, RING, RING_STD)["hq_fraction"] - 0.5) < 1e-12
 
 
+def test_mixture_exact_sampler_scores_the_2d_gaussian_share_within_3_std():
+    # the ceiling the docs state for the ring and the grid: draws from the mixture itself land within 3 std of their
+    # mode with probability 1 - exp(-9/2) = 98.89% (a chi-square with 2 degrees of freedom), not 100%
+    n, seed = 40_000, 3
+    component = rng(seed).integers(0, 8, size=n)
+    points = RING[component] + rng(seed + 1).normal(scale=RING_STD, size=(n, 2))
+    out = mixture_scores(points, RING, RING_STD)
+    expected = 1 - math.exp(-4.5)
+    spread = math.sqrt(expected * (1 - expected) / n)  # binomial std, 0.05 points
+    assert out["modes"] == 8 and abs(out["hq_fraction"] - expected) < 4 * spread
+    assert 0 < out["mode_kl"] < 0.002  # 8 modes, 40,000 draws: ~7 / (2 x 40,000) = 0.0001
+
+
 def test_mixture_without_high_quality_samples():
     out = mixture_scores(np.zeros((20, 2)), RING, RING_STD)
     assert out["modes"] == 0 and out["hq_fraction"] == 0.0 and out["mode_kl"] == float("inf")
