@@ -29,6 +29,9 @@ COMMON = ["train.progress=false", "train.eval_every=0", "train.batch_size=16", "
 # and WGAN-GP's interpolation weights (each drawn for the global batch and split between the ranks)
 MLP = ["model.g_hidden=[32, 32]", "model.d_hidden=[32]", "model.latent_dim=8", "model.batch_norm=false",
        "recipe.loss=hinge", "recipe.penalty=gp", "recipe.augment=translation,cutout,color"]
+# ADA on top: r_t summed over the ranks before p moves (every 2 D updates, by 32 images of 200), from 0.5 (this
+# young D is unsure of the reals, r_t < 0.6: p falls)
+ADA = ["recipe.ada_target=0.6", "recipe.ada_interval=2", "recipe.ada_kimg=0.2", "recipe.augment_p=0.5"]
 DCGAN = ["model.name=dcgan", "model.latent_dim=8", "model.g_width=8", "model.d_width=8"]  # batch norm in G and D
 VAE = ["model.name=vae", "model.hidden=[32]", "model.latent_dim=4", "recipe.name=autoencoding"]
 
@@ -87,10 +90,11 @@ def runs(tmp_path_factory) -> Path:
     jobs = [{"overrides": COMMON + DCGAN + steps + ["train.sync_bn=true"], "out": str(root / "dcgan2")},
             {"overrides": COMMON + DCGAN + steps, "out": str(root / "dcgan2_local_bn")},
             {"overrides": COMMON + VAE + steps, "out": str(root / "vae2")},
-            {"overrides": COMMON + MLP + ["train.steps=3"], "out": str(root / "mlp_resumed")}]
+            {"overrides": COMMON + MLP + ["train.steps=3"], "out": str(root / "mlp_resumed")},
+            {"overrides": COMMON + MLP + ADA + steps, "out": str(root / "mlp_ada2")}]
     (root / "jobs.json").write_text(json.dumps(jobs))
     torchrun(str(Path(__file__).with_name("ddp_worker.py")), str(root / "jobs.json"))
-    for name, model in (("mlp1", MLP), ("dcgan1", DCGAN), ("vae1", VAE)):
+    for name, model in (("mlp1", MLP), ("dcgan1", DCGAN), ("vae1", VAE), ("mlp_ada1", MLP + ADA)):
         gankit.train(None, overrides=COMMON + model + steps, out=root / name)
     # the run that 2 processes took to step 3 goes on in 1 process to step 6
     gankit.train(None, overrides=["train.steps=6"], out=root / "mlp_resumed", resume=True)
@@ -114,6 +118,14 @@ def test_two_ranks_make_the_one_process_update_of_a_vae_step(runs):
 
 def test_a_run_saved_by_two_processes_resumes_in_one(runs):
     assert_same_training(runs / "mlp1", runs / "mlp_resumed", 6)
+
+
+def test_two_ranks_steer_adas_probability_as_one_process_does(runs):
+    """Each rank sees half the reals; their signs are added over the ranks, so p moves as for the whole batch."""
+    assert_same_training(runs / "mlp_ada1", runs / "mlp_ada2", 6)
+    p1, p2 = (float(state(runs / name)["recipe.ada_p"]) for name in ("mlp_ada1", "mlp_ada2"))
+    moves = (0.5 - p1) / 0.16
+    assert p1 == p2 and round(moves) in (1, 2, 3) and moves == pytest.approx(round(moves), abs=1e-5)
 
 
 def _files(run: Path) -> list[str]:

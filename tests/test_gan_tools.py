@@ -15,7 +15,7 @@ from gankit.errors import GankitError
 from gankit.images import to_uint8
 from gankit.latent import (interpolation_grid, lerp, parse_expression, slerp, traversal_grid, truncated_normal)
 from gankit.models import build_models
-from gankit.nn.diffaugment import diff_augment, parse_policy
+from gankit.nn.diffaugment import AdaptiveProbability, diff_augment, parse_policy
 from gankit.train import checkpoint as ckpt
 from gankit.train import latest_checkpoint
 from gankit.train.ema import EMA
@@ -51,6 +51,47 @@ def test_translation_moves_whole_pixels_and_cutout_blanks_a_square():
     zeros = (cut == 0).flatten(1).sum(1).float()
     assert zeros.max() == 64 and zeros.min() >= 16  # an 8x8 square, clipped at the border at worst to 4x4
     assert abs(zeros.mean().item() - 64 * 0.75) < 12
+
+
+def test_augmentation_with_a_probability_transforms_that_share_of_the_images():
+    x = torch.rand(4000, 1, 8, 8, requires_grad=True)
+    same = diff_augment(x, ("color",), torch.Generator().manual_seed(0), p=0.0)
+    assert torch.equal(same, x)  # p = 0: no image touched
+    for p in (0.25, torch.tensor(0.7)):
+        out = diff_augment(x, ("color",), torch.Generator().manual_seed(0), p=p)
+        touched = (out != x).flatten(1).any(1).float().mean().item()  # colour moves every pixel it is applied to
+        assert abs(touched - float(p)) < 0.03, (p, touched)
+    both = diff_augment(x, ("color", "cutout"), torch.Generator().manual_seed(1), p=0.5)
+    cut = (both == 0).flatten(1).any(1).float().mean().item()  # drawn per transform: cutout on about half
+    assert 0.45 < cut < 0.55
+    both.sum().backward()
+    assert x.grad is not None and (x.grad != 0).flatten(1).any(1).all()  # every image, augmented or not
+
+
+def test_ada_moves_p_by_the_sign_of_d_on_reals_once_per_interval():
+    ada = AdaptiveProbability(target=0.6, interval=4, kimg=1.0, start=0.0, device=torch.device("cpu"))
+    sure = torch.tensor([2.0, 1.0, 0.5, 3.0])  # r_t = 1 > 0.6: D is sure of the reals, p rises
+    for update in range(1, 4):
+        ada.observe(sure, update, images=16)
+        assert float(ada.p) == 0.0  # only every 4th update moves p
+    ada.observe(sure, 4, images=16)
+    assert float(ada.p) == pytest.approx(16 * 4 / 1000, abs=1e-7)  # 64 images of the 1,000 that take p to 1
+    unsure = torch.tensor([1.0, -1.0, 1.0, -1.0])  # r_t = 0 < 0.6: p falls, not below 0
+    for update in range(5, 13):
+        ada.observe(unsure, update, images=16)
+    assert float(ada.p) == 0.0
+    mixed = torch.tensor([1.0, 1.0, 1.0, -1.0])  # r_t = 0.5 over the interval, though one update alone had 1
+    ada.observe(sure, 13, 16)
+    for update in range(14, 17):
+        ada.observe(torch.tensor([1.0, 1.0, -1.0, -1.0]) if update < 16 else mixed, update, 16)
+    assert float(ada.p) == 0.0  # (4 + 0 + 0 + 2) / 16 = 0.375 < 0.6
+    for update in range(17, 17 + 4 * 20):
+        ada.observe(sure, update, 16)
+    assert float(ada.p) == 1.0  # clamped
+    state = {k: v.clone() for k, v in ada.state().items()}
+    other = AdaptiveProbability(0.6, 4, 1.0, 0.0, torch.device("cpu"))
+    other.load_state(state)
+    assert float(other.p) == 1.0 and torch.equal(other.sums, ada.sums)
 
 
 # ---------------------------------------------------------------------------------------------------------------

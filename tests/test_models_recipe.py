@@ -163,6 +163,7 @@ STEP_CASES = [(n, e, k, "full", {}) for n, e, k in VARIANTS] + [
     ("dcgan", {"d_batch_norm": False}, 0, "full", {"loss": "wasserstein", "penalty": "gp"}),
     ("dcgan", {}, 0, "full", {"loss": "wasserstein", "weight_clip": 0.01}),
     ("dcgan", {"spectral_norm": True}, 0, "full", {"loss": "hinge", "augment": "translation,cutout,color"}),
+    ("dcgan", {}, 0, "full", {"augment": "translation,color", "ada_target": 0.6, "ada_interval": 1}),
     ("mlp_gan", {}, 0, "full", {"loss": "least_squares", "penalty": "r1"}),
     ("mlp_gan", {}, 0, "full", {"loss": "relativistic_average"}),
     ("mlp_gan", {}, 0, "full", {"label_smoothing": 0.1}),
@@ -201,7 +202,10 @@ def test_discriminator_step_changes_d_and_leaves_g_weights_untouched(name, extra
     has_boundary = recipe.loss.boundary is not None
     penalties = {"r1", "r2"} if recipe_keys.get("penalty") == "r1_r2" and recipe.penalty_values else set()
     boundary_keys = {"d_acc", "d_sign_real"} if has_boundary else set()
-    assert set(logs) == {"d_loss", "d_real", "d_fake"} | boundary_keys | penalties
+    ada = {"augment_p"} if recipe_keys.get("ada_target") else set()
+    assert set(logs) == {"d_loss", "d_real", "d_fake"} | boundary_keys | penalties | ada
+    if ada:  # one D update (the interval) moved p from 0 by 16 images' worth of ADA's 500,000, or kept it at 0
+        assert float(logs["augment_p"]) in (0.0, pytest.approx(16 / 500_000, rel=1e-5))
     assert torch.isfinite(logs["d_loss"]) and (not has_boundary or 0 <= float(logs["d_acc"]) <= 1)
     assert not has_boundary or -1 <= float(logs["d_sign_real"]) <= 1
     if "weight_clip" in recipe_keys:
@@ -238,7 +242,11 @@ def test_recipe_settings_are_checked():
     from gankit.errors import ConfigError
 
     for bad, words in [({"label_smoothing": 0.1, "loss": "hinge"}, "BCE"), ({"augment": "flip"}, "flip"),
-                       ({"schedule": "keras", "loss": "hinge"}, "keras"), ({"weight_clip": -1.0}, "weight_clip")]:
+                       ({"schedule": "keras", "loss": "hinge"}, "keras"), ({"weight_clip": -1.0}, "weight_clip"),
+                       ({"ada_target": 0.6}, "recipe.augment to be set"), ({"augment_p": 0.5}, "e.g. recipe.augment="),
+                       ({"augment": "color", "ada_target": 0.6, "loss": "wasserstein"}, "decision boundary"),
+                       ({"augment": "color", "ada_target": 1.0}, "ada_target"),
+                       ({"augment": "color", "augment_p": 1.5}, "augment_p")]:
         with pytest.raises(ConfigError, match=words):
             AdversarialConfig(**bad)
 

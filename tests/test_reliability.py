@@ -92,6 +92,21 @@ def test_resume_is_bit_for_bit_for_every_recipe_with_evaluation_on(tmp_path, rec
     assert best[0] == best[1]
 
 
+def test_resume_is_bit_for_bit_with_adaptive_augmentation(tmp_path):
+    """ADA's p and the sums of its unfinished interval are in the checkpoint: a run stopped mid-interval (20 is no
+    multiple of 3) resumes to the uninterrupted run's weights and p."""
+    config = write_config(tmp_path / "c.yaml", steps=30)
+    ada = ["recipe.augment=translation,color", "recipe.ada_target=0.6", "recipe.ada_interval=3", "recipe.ada_kimg=0.5"]
+    straight = gankit.train(config, overrides=ada, out=tmp_path / "straight")
+    split = gankit.train(config, overrides=[*ada, "train.steps=20"], out=tmp_path / "split")
+    gankit.train(None, overrides=["train.steps=30"], out=split, resume=True)
+    assert_same_state(straight, split)
+    tensors = final_tensors(straight)
+    moves = float(tensors["recipe.ada_p"]) / (16 * 3 / 500)  # p moves by 48 images' worth of 500 at a time
+    assert 1 <= round(moves) <= 10 and moves == pytest.approx(round(moves), abs=1e-4)
+    assert torch.equal(tensors["recipe.ada_sums"], torch.zeros(2))  # step 30 ended an interval
+
+
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it(tmp_path):
     config = write_config(tmp_path / "c.yaml", steps=10)
     run_dir = tmp_path / "r"

@@ -11,7 +11,8 @@ Two schedules:
 
 In both, the player that is not learning is frozen: its parameters do not require gradients and receive none.
 
-What D sees, in order: DiffAugment (``augment``, applied alike to real and fake, in both players' steps), then
+What D sees, in order: DiffAugment (``augment``, applied alike to real and fake, in both players' steps; each
+transform to each image with probability ``augment_p``, or ADA's p steered towards ``ada_target``), then
 PacGAN packing (the model's ``pack``). Class-conditional models get the real labels with real data and uniform
 labels drawn from the noise generator with fakes; an ``acgan`` discriminator adds ``aux_weight`` x the class
 cross-entropy to both players' losses (Odena et al. 2017, eq. 2-3: D on real and fake, G on fake). Stabilisers:
@@ -35,7 +36,7 @@ from torch import nn
 from ..config import MAX_STEPS, MAX_WEIGHT, OptimConfig, check_range
 from ..errors import ConfigError
 from ..losses.penalties import gradient_penalty, r1_penalty, zero_centred_penalty
-from ..nn.diffaugment import diff_augment, parse_policy
+from ..nn.diffaugment import AdaptiveProbability, diff_augment, parse_policy
 from ..registry import LOSSES, RECIPES
 from ..nn.modes import eval_mode, frozen
 from .base import Recipe, update
@@ -56,6 +57,12 @@ class AdversarialConfig:
     weight_clip: float | None = None  # WGAN: clamp every D weight to [-c, c] after each D update (0.01 in the paper)
     label_smoothing: float = 0.0  # one-sided: the real target becomes 1 - label_smoothing (BCE losses only)
     augment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color"
+    # probability that each augment transform is applied to an image; None: 1 (DiffAugment), or with ada_target
+    # where ADA's p starts (0)
+    augment_p: float | None = None
+    ada_target: float = 0.0  # ADA: steer augment_p so that E[sign D(x_real)] stays near this (the paper's 0.6); 0 off
+    ada_interval: int = 4  # ADA: D updates between two moves of p
+    ada_kimg: float = 500.0  # ADA: thousands of real images over which p can go from 0 to 1 (the paper's 500)
     aux_weight: float = 1.0  # ACGAN: weight of the class cross-entropy
 
     def __post_init__(self) -> None:
@@ -76,6 +83,15 @@ class AdversarialConfig:
             parse_policy(self.augment)
         except ValueError as exc:
             raise ConfigError(f"recipe.augment={self.augment!r}: {exc}") from None
+        check_range("recipe.augment_p", self.augment_p, 0.0, 1.0, none_ok=True)
+        check_range("recipe.ada_target", self.ada_target, 0.0, 1.0, open_hi=True, note="the paper's 0.6; 0 is off")
+        check_range("recipe.ada_interval", self.ada_interval, 1, MAX_STEPS)
+        check_range("recipe.ada_kimg", self.ada_kimg, 0.0, 1e6, open_lo=True)
+        for key, on in (("augment_p", self.augment_p is not None), ("ada_target", self.ada_target > 0)):
+            _require(not on or self.augment, f"recipe.augment to be set with recipe.{key} (which transforms: "
+                     "translation, cutout, color, e.g. recipe.augment=translation,color)")
+        _require(self.ada_target == 0 or loss.boundary is not None, f"recipe.ada_target with a loss that has a "
+                 f"decision boundary (ADA steers by the sign of D on real images); {self.loss} has none")
 
 
 def _require(ok: bool, what: str) -> None:
@@ -94,6 +110,11 @@ class AdversarialRecipe(Recipe):
         self.G, self.D = modules["generator"], modules["discriminator"]
         self.loss = LOSSES.get(cfg.loss)
         self.policy = parse_policy(cfg.augment)
+        self.ada = None
+        if cfg.ada_target > 0:
+            start = 0.0 if cfg.augment_p is None else cfg.augment_p
+            self.ada = AdaptiveProbability(cfg.ada_target, cfg.ada_interval, cfg.ada_kimg, start,
+                                           next(self.D.parameters()).device)
         self.pack = int(getattr(self.D, "pack", 1))
         self.d_takes_labels = getattr(self.D, "conditioning", "none") in ("concat", "projection")
         self.d_updates = 0
@@ -129,13 +150,16 @@ class AdversarialRecipe(Recipe):
 
     def tensor_state(self) -> dict[str, torch.Tensor]:
         """The last lazy penalty's values, which every step logs until the next one: kept, so that the first log
-        row after a resume averages them over the same steps as an uninterrupted run's."""
-        return {f"last_{k}": v for k, v in self.penalty_values.items()}
+        row after a resume averages them over the same steps as an uninterrupted run's; with ADA, its p and sums."""
+        kept = {f"last_{k}": v for k, v in self.penalty_values.items()}
+        return {**kept, **self.ada.state()} if self.ada is not None else kept
 
     def load_tensor_state(self, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
         """Restore :meth:`tensor_state` onto ``device``."""
         self.penalty_values = {k.removeprefix("last_"): v.to(device) for k, v in tensors.items()
                                if k in ("last_r1", "last_r2")}
+        if self.ada is not None:
+            self.ada.load_state(tensors)
 
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         """k discriminator updates then one generator update; returns detached scalar tensors (no host sync)."""
@@ -148,9 +172,10 @@ class AdversarialRecipe(Recipe):
     # -- what D sees ------------------------------------------------------------------------------------------
 
     def _view(self, x: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
-        """DiffAugment, then PacGAN packing: (B, C, ...) -> (B / pack, C * pack, ...)."""
+        """DiffAugment (each transform with probability p: ADA's, or ``augment_p``), then PacGAN packing:
+        (B, C, ...) -> (B / pack, C * pack, ...)."""
         if self.policy:
-            x = diff_augment(x, self.policy, noise)
+            x = diff_augment(x, self.policy, noise, self.ada.p if self.ada is not None else self.cfg.augment_p)
         if self.pack > 1:
             x = x.reshape(x.shape[0] // self.pack, x.shape[1] * self.pack, *x.shape[2:])
         return x
@@ -184,7 +209,11 @@ class AdversarialRecipe(Recipe):
         self._update("discriminator", loss)
         self._clip()
         self.last_real = (real, real_y)  # the relativistic generator loss compares against this batch
-        return {**_d_logs(loss, real_logits, fake_logits, self.loss), **self.penalty_values}
+        logs = {**_d_logs(loss, real_logits, fake_logits, self.loss), **self.penalty_values}
+        if self.ada is not None:  # D's view of the (augmented) reals steers p, as in the paper
+            self.ada.observe(real_logits.detach() - self.loss.boundary, self.d_updates, real.shape[0])
+            logs["augment_p"] = self.ada.p
+        return logs
 
     def _d_loss(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor | None) -> torch.Tensor:
         if self.loss.bce:

@@ -18,8 +18,9 @@ real images by default) with what StyleGAN training adds:
   own normalisation of y, which :func:`path_length_penalty` follows).
 
 StyleGAN2 as the paper trains it is ``model.conv=modulated model.g_arch=skip model.d_arch=residual
-recipe.progressive=false recipe.pl_weight=2``, without its adaptive augmentation; configs/stylegan2_mnist.yaml sets
-all but the last (path length regularisation measured worse at 32 px in 10 minutes: docs/stylegan.md).
+recipe.progressive=false recipe.pl_weight=2`` (adaptive augmentation, for small data, is the adversarial recipe's
+``ada_target``); configs/stylegan2_mnist.yaml sets all but the last (path length regularisation measured worse at
+32 px in 10 minutes: docs/stylegan.md).
 
 The progress (level, alpha) is a function of the generator steps taken, which the recipe keeps in its state (and so
 in checkpoints); both networks also store it in a buffer, so a checkpoint alone samples at the resolution it was at.
