@@ -205,6 +205,7 @@ def test_toy2d_mixture_protocol():
     half = evaluation.score(true.x[true.y < 4])
     assert half["modes"] == 4 and abs(half["mode_kl"] - np.log(2)) < 0.02
     assert half["fid"] > full["fid"] and half["coverage"] < full["coverage"]
+    assert evaluation.default_n() == 2500  # the protocol's sample count, drawn from a run unless -n says otherwise
 
 
 def test_stacked_mnist_counts_digit_triplets(mnist_root):
@@ -218,6 +219,9 @@ def test_stacked_mnist_counts_digit_triplets(mnist_root):
     one = real.x[real.y == real.y[0]]
     collapsed = evaluation.score(one.repeat(800 // len(one) + 1, 1, 1, 1)[:800])
     assert collapsed["modes"] <= 3 and collapsed["mode_kl"] > 5.0 and collapsed["fid"] > scored["fid"]
+    # a run is scored on the published 26,000 unless told (10,000 would put even real triplets at KL 0.05)
+    assert evaluation.default_n() == 26_000
+    assert Evaluation(cfg, EvalSettings(n=500, kid_subsets=10)).default_n() == 500
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +236,7 @@ def test_vendi_on_the_evaluator_features(lean_eval, digits_train):
     full = lean_eval.score(x)
     ones = lean_eval.score(x[y == 1].repeat(4, 1, 1, 1)[:600])["vendi"]
     copies = lean_eval.score(x[:1].repeat(600, 1, 1, 1))["vendi"]
+    assert lean_eval.default_n() == 10_000  # images without a protocol of their own
     assert abs(copies - 1.0) < 1e-6 and 1.0 < ones < full["vendi"] <= 128
     assert full["provenance"]["vendi"].startswith("cosine")
 

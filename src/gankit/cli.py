@@ -206,7 +206,7 @@ def _add_eval(sub, run, data, dev) -> None:
                                   "samples")
     p.add_argument("--data", metavar="NAME", help="the dataset the .npz samples imitate (mnist, digits, toy2d, ...)")
     p.add_argument("-n", type=int, default=None, help="samples to draw from a run (default 10000; 2500 "
-                                                           "for 2-D points)")
+                                                           "for 2-D points, 26000 for stacked_mnist)")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples and of KID's subsets (default 0)")
     p.add_argument("--evaluator", help="built-in evaluator name or .safetensors file (default: the dataset's own)")
     p.add_argument("--k", type=int, default=3, help="neighbours for precision/recall/density/coverage (default 3)")

@@ -53,7 +53,7 @@ from ..data.folder import lacks_test_split
 from ..data.toy2d import mixture_means
 from ..errors import GankitError
 from ..progress import progress
-from ..registry import METRICS
+from ..registry import DATASETS, METRICS
 from .classes import class_histogram, classifier_score, kl_to_uniform, modes_present, stacked_modes
 from .evaluator import Evaluator, default_evaluator, load_evaluator
 from .fid import frechet_distance, gaussian_stats, intra_class_fid
@@ -74,7 +74,7 @@ CACHE_LAYOUT = 2  # the fields a cached reference holds; 2: labels added (older 
 class EvalSettings:
     """How an evaluation is computed; every field is recorded in the result's provenance."""
 
-    n: int | None = None  # samples to generate from a run: default 10,000 (2,500 for 2-D points)
+    n: int | None = None  # samples to draw from a run: default the dataset's (Evaluation.default_n)
     seed: int = 0  # seed of the generated samples and of KID's subsets
     k: int = 3  # nearest neighbours for precision, recall, density and coverage
     kid_subsets: int = 100
@@ -100,10 +100,6 @@ class EvalSettings:
                               f"{self.kid_subset_size}")
         if not 0 <= self.seed < 2 ** 63:
             raise GankitError(f"--seed must be in 0 .. 2**63 - 1, got {self.seed}")
-
-    def default_n(self, points: bool) -> int:
-        """The number of samples to generate when ``n`` is unset."""
-        return self.n or (MIXTURE_SAMPLES if points else 10_000)
 
 
 @dataclass
@@ -135,6 +131,12 @@ class Evaluation:
         self.notes += self._mismatch(reference)
         self.last_features: Features | None = None  # the samples' features from the latest score()
         self.reference_info["seconds"] = round(time.monotonic() - started, 2)
+
+    def default_n(self) -> int:
+        """Samples to draw from a run when ``n`` is unset: the dataset's registered protocol (``eval_samples``, as
+        Stacked MNIST's 26,000), else 2,500 points or 10,000 images."""
+        protocol = DATASETS.meta(self.data_cfg.name).get("eval_samples") if self.data_cfg.name in DATASETS else None
+        return self.settings.n or protocol or (MIXTURE_SAMPLES if self.points else 10_000)
 
     # ------------------------------------------------------------------------------------------------------------
 

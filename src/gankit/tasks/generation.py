@@ -155,7 +155,7 @@ class GenerationTask(Task):
         """The run's samples (truncated in W with ``psi``) scored against the test split; a conditional generator's
         uniform labels are drawn here and passed on, so that its samples also get an intra-class FID."""
         evaluation = Evaluation(asked.data, asked.opts)
-        n = asked.opts.default_n(evaluation.points)
+        n = evaluation.default_n()
         suffix = "" if asked.psi is None else f", truncation psi={asked.psi:g}"
         labels = run.generator.sample_labels(n, generator=run.rng(derive_seed(asked.opts.seed, "labels")))
         samples = run.sample(n, seed=asked.opts.seed, labels=labels, psi=asked.psi, progress=asked.opts.progress)
