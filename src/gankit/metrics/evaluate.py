@@ -135,7 +135,7 @@ class Evaluation:
     def default_n(self) -> int:
         """Samples to draw from a run when ``n`` is unset: the dataset's registered protocol (``eval_samples``, as
         Stacked MNIST's 26,000), else 2,500 points or 10,000 images."""
-        protocol = DATASETS.meta(self.data_cfg.name).get("eval_samples") if self.data_cfg.name in DATASETS else None
+        protocol = DATASETS.meta(self.data_cfg.name).get("eval_samples")
         return self.settings.n or protocol or (MIXTURE_SAMPLES if self.points else 10_000)
 
     # ------------------------------------------------------------------------------------------------------------
