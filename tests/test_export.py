@@ -44,6 +44,7 @@ RUNS = {
     "r3gan": ["model.name=r3gan", "model.widths=[8,8]", "model.blocks=[1,1]", "model.cardinality=2",
               "model.expansion=2", "model.embed_dim=4", "model.latent_dim=4", "model.conditioning=projection"],
     "stylegan": STYLE,
+    "stylegan_cond": [*STYLE, "model.conditioning=projection"],  # a label input before psi and the noise maps
     "mlp_ae": ["model.name=mlp_ae", "model.hidden=[16]", "model.bottleneck=3"],
     "conv_ae": ["model.name=conv_ae", "model.width=4", "model.bottleneck=3", "data.size=16"],
     "vae": ["model.name=vae", "model.arch=conv", "model.width=4", "model.latent_dim=3", "data.size=16"],
@@ -55,7 +56,8 @@ RUNS = {
 # (case, run, export options): every registered family at least once (checked below)
 CASES = [("mlp_gan", "mlp_gan", {}), ("mlp_toy", "mlp_toy", {}), ("dcgan", "dcgan", {}), ("r3gan", "r3gan", {}),
          ("stylegan", "stylegan", {}), ("stylegan-psi", "stylegan", {"psi": 0.7}),
-         ("stylegan-const", "stylegan", {"noise": "const"}), ("mlp_ae-decoder", "mlp_ae", {}),
+         ("stylegan-const", "stylegan", {"noise": "const"}), ("stylegan-cond", "stylegan_cond", {}),
+         ("mlp_ae-decoder", "mlp_ae", {}),
          ("conv_ae-encoder", "conv_ae", {"part": "encoder"}), ("vae-decoder", "vae", {}),
          ("vae-encoder", "vae", {"part": "encoder"}), ("pix2pix-dropout", "pix2pix", {}),
          ("pix2pix-vector", "pix2pix_vector", {}), ("cyclegan-AB", "cyclegan", {}),
@@ -96,9 +98,9 @@ def _feeds_and_expected(run: gankit.LoadedRun, case: str, n: int) -> tuple[dict[
             return {**feeds, "psi": torch.full((1,), 0.6)}, G.generate(z, psi=0.6)
         if case.startswith("stylegan"):  # the noise maps sample() draws after z; psi an input, or fixed at 0.7
             feeds.update({f"noise{i}": torch.randn((n, *s), generator=rng) for i, s in enumerate(G.noise_shapes())})
-            if case == "stylegan":
+            if case in ("stylegan", "stylegan-cond"):
                 feeds["psi"] = torch.full((1,), 0.5)
-            return feeds, run.sample(n, seed=n, psi=0.5 if case == "stylegan" else 0.7)
+            return feeds, run.sample(n, seed=n, psi=0.7 if case == "stylegan-psi" else 0.5)
         return feeds, run.sample(n, seed=n)
     if case == "mlp_ae-decoder":
         z = torch.randn(n, run.generator.latent_dim, generator=g)

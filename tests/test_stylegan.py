@@ -678,3 +678,138 @@ def test_with_the_skip_generator_growing_fades_the_reals_bilinearly_as_the_gener
     assert torch.allclose(fade_images(x, 1, 0.0)[..., ::2, ::2], F.interpolate(F.avg_pool2d(low, 2), scale_factor=2),
                           atol=1e-6)
     assert torch.equal(fade_images(x, 2, 1.0, smooth=True), x)  # the top level, faded in: the images themselves
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Class conditioning
+
+
+def _conditional(seed: int = 0, side: int = 16) -> tuple[StyleGANGenerator, StyleGANDiscriminator]:
+    torch.manual_seed(seed)
+    cfg = StyleGANConfig(**{**SMALL.__dict__, "conditioning": "projection"})
+    return StyleGANGenerator(cfg, (1, side, side), 10).eval(), StyleGANDiscriminator(cfg, (1, side, side), 10)
+
+
+def test_a_conditional_mapping_joins_the_labels_embedding_so_the_label_changes_w_and_the_image():
+    G, _ = _conditional()
+    assert G.num_classes == 10 and G.mapping.layers[0].weight.shape[1] == 16 + 16  # z and the embedding
+    assert G.mapping.embed.lr_mul == SMALL.mapping_lr_mul  # the embedding learns at the mapping's rate ...
+    fast = StyleGANGenerator(StyleGANConfig(**{**SMALL.__dict__, "conditioning": "projection", "embed_lr_mul": 1.0}),
+                             (1, 16, 16), 10)
+    assert fast.mapping.embed.lr_mul == 1.0  # ... unless model.embed_lr_mul says otherwise
+    z = G.sample_latent(4, generator=torch.Generator().manual_seed(0))
+    threes, sevens = torch.full((4,), 3), torch.full((4,), 7)
+    w3, w7 = G.styles(z, labels=threes)[:, 0], G.styles(z, labels=sevens)[:, 0]
+    assert torch.equal(w3, G.styles(z, labels=threes)[:, 0])  # a function of (z, y)
+    assert ((w3 - w7).norm(dim=1) > 0.01 * w3.norm(dim=1)).all()
+    # the mapping reads pixel_norm(z) next to pixel_norm(embed(onehot(y))), as StyleGAN2-ADA's does
+    x = torch.cat([z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8),
+                   G.mapping.embed(F.one_hot(threes, 10).float())], dim=1)
+    x[:, 16:] = x[:, 16:] * torch.rsqrt(x[:, 16:].square().mean(1, keepdim=True) + 1e-8)
+    for layer in G.mapping.layers:
+        x = F.leaky_relu(layer(x), 0.2)
+    assert torch.allclose(x, w3, atol=1e-5)
+    images = G.generate(z, threes), G.generate(z, sevens)
+    assert (images[0] - images[1]).abs().mean() > 1e-3
+    with pytest.raises(ValueError, match="needs labels"):
+        G.styles(z)
+    with pytest.raises(GankitError, match="label"):
+        style.mix_pair(G, z, z)
+    uncond = _generator(16)
+    assert torch.equal(uncond(z[:, :16], threes), uncond(z[:, :16]))  # an unconditional model ignores labels
+
+
+def test_the_projection_discriminator_adds_the_labels_embedding_dotted_with_its_last_features():
+    _, D = _conditional(seed=1)
+    assert D.conditioning == "projection" and D.num_classes == 10
+    x, y = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 3, 9])
+    seen = {}
+    D.final_fc.register_forward_hook(lambda m, i, out: seen.update(h=F.leaky_relu(out, 0.2)))
+    logits = D(x, y)
+    h = seen["h"]
+    unconditional = D.out(h).flatten()
+    projection = (D.embed(F.one_hot(y, 10).float()) * h).sum(dim=1) / math.sqrt(h.shape[1])
+    assert torch.allclose(logits, unconditional + projection, atol=1e-5)
+    assert (projection.abs() > 1e-4).all()  # the label does move the logit
+    with pytest.raises(ValueError, match="needs labels"):
+        D(x)
+    with pytest.raises(ConfigError, match="labelled data"):
+        from gankit.models.stylegan import _build
+        _build(StyleGANConfig(conditioning="projection"), (1, 16, 16), 0)
+
+
+def test_the_recipe_shows_d_each_fakes_label_and_mixes_two_codes_of_one_class(tmp_path):
+    from gankit.config import load_config
+    from gankit.train.trainer import Trainer
+
+    cfg = load_config(None, [*TINY, "model.conditioning=projection", "recipe.mixing_prob=1"])
+    recipe = Trainer(cfg, tmp_path / "r").recipe
+    G, D = recipe.G, recipe.D
+    calls, mapped = [], []
+    judge, mapping = D.forward_all, G.mapping.forward
+    D.forward_all = lambda x, labels=None, **kw: calls.append(labels) or judge(x, labels, **kw)
+    G.mapping.forward = lambda z, labels=None: mapped.append(labels) or mapping(z, labels)
+    images, labels = recipe._fakes(300, torch.Generator().manual_seed(0))
+    assert labels.shape == (300,) and set(labels.tolist()) == set(range(10))  # uniform classes
+    assert len(mapped) == 2 and torch.equal(mapped[0], labels) and torch.equal(mapped[1], labels)
+    recipe.step(_Batches(tmp_path), torch.Generator().manual_seed(1), 8)
+    assert calls and all(c is not None and c.shape == (8,) for c in calls)  # reals and fakes, D and G steps
+
+
+class _Batches:
+    """Eight labelled 16x16 images per call."""
+
+    def __init__(self, _):
+        self.g = torch.Generator().manual_seed(2)
+
+    def next(self, n):
+        return torch.rand(n, 1, 16, 16, generator=self.g) * 2 - 1, torch.randint(10, (n,), generator=self.g)
+
+
+def test_a_conditional_stylegan_trains_samples_a_chosen_digit_and_draws_style_grids(tmp_path, capsys):
+    run = gankit.train(None, overrides=[*TINY, "model.conditioning=projection", "train.steps=4"], out=tmp_path / "c")
+    loaded = gankit.load(run)
+    assert loaded.generator.num_classes == 10
+    fives = torch.full((6,), 5)
+    a, b = loaded.sample(6, seed=0, labels=fives), loaded.sample(6, seed=0, labels=torch.full((6,), 2))
+    assert a.shape == (6, 1, 16, 16) and not torch.equal(a, b)
+    assert torch.equal(loaded.sample(6, seed=0, labels=fives, psi=0.5), loaded.sample(6, seed=0, labels=fives,
+                                                                                       psi=0.5))
+    assert not torch.equal(loaded.sample(6, seed=0, labels=fives, psi=0.5),
+                           loaded.sample(6, seed=0, labels=torch.full((6,), 2), psi=0.5))  # psi keeps the label
+    assert main(["sample", str(run), "-n", "3", "--label", "4", "-o", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["arr_0"].shape == (3, 16, 16, 1)
+    assert main(["latent", "mix", str(run), "-o", str(tmp_path / "mix.png"), "--cols", "3"]) == 0
+    assert main(["latent", "truncation", str(run), "-o", str(tmp_path / "t.png"), "--psi", "1,0"]) == 0
+    G = loaded.generator
+    mean, spread = style.mean_w(G, 500, generator=torch.Generator().manual_seed(0))
+    assert mean.shape == (16,) and spread > 0
+    assert style.path_length(G, lambda x: x.flatten(1), 8, generator=torch.Generator().manual_seed(0))["ppl"] > 0
+
+
+def test_transitional_conditioning_trains_unconditionally_then_ramps_the_classes_weight_in(tmp_path):
+    from gankit.config import load_config
+    from gankit.train.trainer import Trainer
+
+    cfg = load_config(None, [*TINY, "model.conditioning=projection", "recipe.cond_start=2", "recipe.cond_ramp=4"])
+    recipe = Trainer(cfg, tmp_path / "r").recipe
+    weights = []
+    for steps in range(8):
+        recipe.g_steps = steps
+        weights.append(recipe.condition_weight())
+    assert weights == [0, 0, 0, 0.25, 0.5, 0.75, 1, 1]
+    G, D = _conditional(seed=2)
+    G.mapping.cond_scale.fill_(0.0)
+    D.cond_scale.fill_(0.0)
+    z, x = G.sample_latent(3, generator=torch.Generator().manual_seed(0)), torch.rand(3, 1, 16, 16)
+    assert torch.equal(G.generate(z, torch.full((3,), 1)), G.generate(z, torch.full((3,), 8)))  # no class at 0
+    assert torch.equal(D(x, torch.full((3,), 1)), D(x, torch.full((3,), 8)))
+    G.mapping.cond_scale.fill_(0.5)
+    assert not torch.equal(G.generate(z, torch.full((3,), 1)), G.generate(z, torch.full((3,), 8)))
+    run = gankit.train(None, overrides=[*TINY, "model.conditioning=projection", "recipe.cond_start=2",
+                                        "recipe.cond_ramp=4", "train.steps=5"], out=tmp_path / "t")
+    loaded = gankit.load(run)  # the checkpoint keeps the weight its last step trained with: step 5's, 0.5
+    assert float(loaded.generator.mapping.cond_scale) == 0.5
+    assert float(loaded.modules["discriminator"].cond_scale) == 0.5
+    with pytest.raises(ConfigError, match="class-conditional"):
+        gankit.train(None, overrides=[*TINY, "recipe.cond_start=2", "train.steps=1"], out=tmp_path / "u")

@@ -197,7 +197,7 @@ class LoadedRun:
             m = min(batch_size, n - start)
             part = None if labels is None else labels[start:start + m]
             if psi is not None:
-                chunks.append(G.sample(m, generator=generator, psi=psi).cpu())
+                chunks.append(G.sample(m, labels=part, generator=generator, psi=psi).cpu())
                 continue
             if truncation is None:
                 chunks.append(G.sample(m, labels=part, generator=generator).cpu())

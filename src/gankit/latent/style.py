@@ -20,7 +20,9 @@
 * ``path_length``: perceptual path length in W (Karras et al. 2019, sec. 4.1), with a classifier's features in
   place of the paper's VGG/LPIPS distance.
 
-Renders use the fixed noise maps (``noise_mode=const``), so a grid's changes come from the styles alone.
+Renders use the fixed noise maps (``noise_mode=const``), so a grid's changes come from the styles alone. For a
+class-conditional StyleGAN every random code comes with a uniform label drawn after it from the same generator (as
+``sample`` draws them), so W means the same here as in training: the styles of all classes.
 """
 
 from __future__ import annotations
@@ -59,8 +61,26 @@ def _render(G: nn.Module, ws: torch.Tensor, batch: int = 500) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _styles(G: nn.Module, z: torch.Tensor, psi: float | None = None) -> torch.Tensor:
-    return G.styles(z, psi)
+def _styles(G: nn.Module, z: torch.Tensor, psi: float | None = None, labels: torch.Tensor | None = None
+            ) -> torch.Tensor:
+    if getattr(G, "num_classes", 0) and labels is None:
+        raise GankitError("a class-conditional StyleGAN maps a code with its label: give the labels")
+    return G.styles(z, psi, labels=labels)
+
+
+@torch.no_grad()
+def _random_styles(G: nn.Module, n: int, generator: torch.Generator | None, psi: float | None = None
+                   ) -> torch.Tensor:
+    """Styles (n, num_ws, w_dim) of n codes drawn from the prior (with uniform labels, drawn after them, for a
+    conditional generator)."""
+    z = G.sample_latent(n, generator=generator)
+    return G.styles(z, psi, labels=G.sample_labels(n, generator=generator))
+
+
+@torch.no_grad()
+def _random_w(G: nn.Module, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """w (n, w_dim) of n codes drawn as :func:`_random_styles` draws them, untruncated."""
+    return _random_styles(G, n, generator)[:, 0]
 
 
 def style_groups(G: nn.Module) -> dict[str, range]:
@@ -85,7 +105,9 @@ def mean_w(G: nn.Module, n: int = 10_000, *, generator: torch.Generator | None =
     noise scale, measured afresh (a generator's running w_avg is only as good as its training was long)."""
     require_stylegan(G)
     z = G.sample_latent(n, generator=generator)
-    w = torch.cat([G.mapping(z[i:i + 2000]) for i in range(0, n, 2000)])
+    labels = G.sample_labels(n, generator=generator)
+    w = torch.cat([G.mapping(z[i:i + 2000], None if labels is None else labels[i:i + 2000])
+                   for i in range(0, n, 2000)])
     mean = w.mean(dim=0)
     return mean, float((w - mean).square().sum(dim=1).mean().sqrt())
 
@@ -95,15 +117,17 @@ def mixing_grid(G: nn.Module, cols: int = 6, *, generator: torch.Generator | Non
     """(images (rows * cols, C, H, W), row names): rows A, B, then A with B's styles at each non-empty group."""
     require_stylegan(G)
     z_a = G.sample_latent(cols, generator=generator)
-    return mix_pair(G, z_a, G.sample_latent(cols, generator=generator), psi)
+    labels_a = G.sample_labels(cols, generator=generator)
+    z_b = G.sample_latent(cols, generator=generator)
+    return mix_pair(G, z_a, z_b, psi, labels=(labels_a, G.sample_labels(cols, generator=generator)))
 
 
-def mix_pair(G: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, psi: float | None = None
-             ) -> tuple[torch.Tensor, list[str]]:
-    """(images, row names) for codes ``z_a`` and ``z_b`` (n, D) each: rows A, B, then A with B's styles at each
-    non-empty group."""
+def mix_pair(G: nn.Module, z_a: torch.Tensor, z_b: torch.Tensor, psi: float | None = None,
+             labels: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)) -> tuple[torch.Tensor, list[str]]:
+    """(images, row names) for codes ``z_a`` and ``z_b`` (n, D) each (and their ``labels`` (n,) each, which a
+    conditional generator needs): rows A, B, then A with B's styles at each non-empty group."""
     require_stylegan(G)
-    ws_a, ws_b = _styles(G, z_a, psi), _styles(G, z_b, psi)
+    ws_a, ws_b = _styles(G, z_a, psi, labels[0]), _styles(G, z_b, psi, labels[1])
     rows, names = [ws_a, ws_b], ["A", "B"]
     for name, layers in style_groups(G).items():
         if len(layers):
@@ -116,7 +140,7 @@ def truncation_grid(G: nn.Module, psis: list[float], cols: int = 8, *,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """(len(psis) * cols, C, H, W): row i shows the same ``cols`` codes truncated with psis[i] (psi 0: w_avg)."""
     require_stylegan(G)
-    ws = _styles(G, G.sample_latent(cols, generator=generator))
+    ws = _random_styles(G, cols, generator)
     return _render(G, torch.cat([G.truncate(ws, psi) for psi in psis]))
 
 
@@ -124,7 +148,7 @@ def w_interpolation_grid(G: nn.Module, rows: int = 8, steps: int = 10, *,
                          generator: torch.Generator | None = None) -> torch.Tensor:
     """(rows * steps, C, H, W): each row walks a straight line in W between two mapped codes."""
     require_stylegan(G)
-    ends = _styles(G, G.sample_latent(2 * rows, generator=generator))[:, 0]  # (2 rows, w_dim)
+    ends = _random_w(G, 2 * rows, generator)  # (2 rows, w_dim)
     t = torch.linspace(0, 1, steps, device=ends.device)[:, None]
     w = torch.cat([torch.lerp(ends[2 * i], ends[2 * i + 1], t) for i in range(rows)])  # (rows * steps, w_dim)
     return _render(G, w[:, None, :].expand(-1, G.num_ws, -1))
@@ -164,7 +188,7 @@ def project(G: nn.Module, targets: torch.Tensor, *, steps: int = 300, lr: float 
     w0 = w_mean.expand(n, -1)
     if starts > 1:
         with torch.no_grad():
-            w0 = torch.cat([w0, G.mapping(G.sample_latent(n * (starts - 1), generator=generator))])
+            w0 = torch.cat([w0, _random_w(G, n * (starts - 1), generator)])
     w = w0[:, None].repeat(1, G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)  # (N * starts, layers, w_dim)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
     use_features = evaluator is not None and feature_weight > 0
@@ -244,7 +268,7 @@ def edit_grid(G: nn.Module, projection: Projection, edits: int = 6, keep: str = 
     device = G.const.device
     out = []
     for ws in projection.ws.to(device):
-        others = _styles(G, G.sample_latent(edits, generator=generator))
+        others = _random_styles(G, edits, generator)
         out.append(take_styles(ws[None].expand(edits, -1, -1), others, swapped))
     return _render(G, torch.cat(out))
 
@@ -268,8 +292,8 @@ def mixing_classes(G: nn.Module, classify, pairs: int = 2000, *, psi: float | No
     found = drawn = unlike = 0
     while found < pairs and drawn < limit:
         k = min(batch, limit - drawn)
-        ws_a = _styles(G, G.sample_latent(k, generator=generator), psi)
-        ws_b = _styles(G, G.sample_latent(k, generator=generator), psi)
+        ws_a = _random_styles(G, k, generator, psi)
+        ws_b = _random_styles(G, k, generator, psi)
         drawn += k
         label_a, label_b = _labels(classify, _render(G, ws_a)), _labels(classify, _render(G, ws_b))
         differ = (label_a != label_b).nonzero().flatten()
@@ -310,8 +334,7 @@ def path_length(G: nn.Module, features, n: int = 2000, *, eps: float = 1e-4, bat
     values = []
     for start in range(0, n, batch):
         k = min(batch, n - start)
-        w1 = G.mapping(G.sample_latent(k, generator=generator))
-        w2 = G.mapping(G.sample_latent(k, generator=generator))
+        w1, w2 = _random_w(G, k, generator), _random_w(G, k, generator)
         t = torch.rand(k, 1, generator=generator, device=w1.device)
         ends = torch.cat([torch.lerp(w1, w2, t), torch.lerp(w1, w2, t + eps)])  # (2k, w_dim)
         images = _render(G, ends[:, None, :].expand(-1, G.num_ws, -1))

@@ -47,9 +47,16 @@ feature over groups of ``mbstd_group`` samples, averaged to one number per group
 a 3x3 convolution, and two fully connected layers. With ``d_arch: residual`` (StyleGAN2, fig. 7c) each block adds
 a 1x1 convolution of its pooled input to its output and scales the sum by 1 / sqrt(2).
 
+**Class conditioning** (``conditioning: projection``, as StyleGAN2-ADA conditions): the mapping network reads the
+pixel-normed z joined to the pixel-normed embedding of the label, so every style layer sees the class through w;
+D adds embed(y) . h / sqrt(dim h) to its logit, h the features its output layer reads (the projection
+discriminator of Miyato & Koyama 2018). Style mixing then mixes two codes of the same class. The label's embedding
+in G learns at the mapping's reduced rate (StyleGAN2-ADA's at the full rate). Both places scale the class by a
+buffer ``cond_scale`` (1 unless the recipe's transitional conditioning, Shahbazi et al. 2023, ramps it up from 0).
+
 Not built: the blur (low-pass) filters around the convolutions' up/downsampling, StyleGAN2's single 4x4
 convolution and toRGB fed by the next level's w, StyleGAN2's Adam correction for lazy regularisation,
-per-resolution batch sizes, and class conditioning. Path length regularisation is the recipe's (``pl_weight``).
+and per-resolution batch sizes. Path length regularisation is the recipe's (``pl_weight``).
 Under torchrun the running mean of w follows rank 0's share of each batch (the buffers are broadcast from rank 0
 every step).
 """
@@ -94,6 +101,8 @@ class StyleGANConfig:
     w_avg_beta: float = 0.995  # running mean of w: w_avg <- beta w_avg + (1 - beta) mean(w) every generator step
     truncation_cutoff: int | None = None  # truncation acts on layers < cutoff (None: every layer)
     output: Literal["linear", "tanh"] = "tanh"  # tanh (as DCGAN), or the papers' linear image; see the docstring
+    conditioning: Literal["none", "projection"] = "none"  # class-conditional: label embedding in G, projection in D
+    embed_lr_mul: float | None = None  # learning-rate multiplier of G's label embedding (None: mapping_lr_mul's)
 
     def __post_init__(self) -> None:
         for key in ("latent_dim", "w_dim"):
@@ -104,10 +113,11 @@ class StyleGANConfig:
         check_range("model.mbstd_group", self.mbstd_group, 1, MAX_BATCH)
         check_range("model.mapping_lr_mul", self.mapping_lr_mul, 0.0, 1.0, open_lo=True)
         check_range("model.w_avg_beta", self.w_avg_beta, 0.0, 1.0, open_hi=True)
+        check_range("model.embed_lr_mul", self.embed_lr_mul, 0.0, 1.0, open_lo=True, none_ok=True)
         if self.output not in ("linear", "tanh"):
             raise ConfigError(f"model.output={self.output!r}: expected linear or tanh")
         for key, kinds in (("conv", ("adain", "modulated")), ("g_arch", ("original", "skip")),
-                           ("d_arch", ("original", "residual"))):
+                           ("d_arch", ("original", "residual")), ("conditioning", ("none", "projection"))):
             if getattr(self, key) not in kinds:
                 raise ConfigError(f"model.{key}={getattr(self, key)!r}: expected {' or '.join(kinds)}")
         check_range("model.truncation_cutoff", self.truncation_cutoff, 1, 2 * MAX_LAYERS, none_ok=True,
@@ -219,16 +229,30 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 
 class MappingNetwork(nn.Module):
-    """z (B, latent_dim) -> w (B, w_dim): pixel norm, then an MLP with LeakyReLU and a reduced learning rate."""
+    """z (B, latent_dim) -> w (B, w_dim): pixel norm, then an MLP with LeakyReLU and a reduced learning rate. A
+    class-conditional mapping (``num_classes`` > 0) joins the pixel-normed embedding of the label (an equalised
+    linear map of its one-hot, at the mapping's learning rate) to the pixel-normed z, as StyleGAN2-ADA conditions."""
 
-    def __init__(self, cfg: StyleGANConfig) -> None:
+    def __init__(self, cfg: StyleGANConfig, num_classes: int = 0) -> None:
         super().__init__()
-        dims = [cfg.latent_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.num_classes = num_classes
+        # the embedding learns at the mapping's reduced rate: at the full rate (as StyleGAN2-ADA's) the class took
+        # over w within 2,000 steps and each class drew nearly one image (docs/stylegan.md, "Class-conditional")
+        rate = cfg.mapping_lr_mul if cfg.embed_lr_mul is None else cfg.embed_lr_mul
+        self.embed = EqualLinear(num_classes, cfg.w_dim, gain=1.0, lr_mul=rate) if num_classes else None
+        if num_classes:  # the class's weight (transitional conditioning: the recipe raises it from 0 to 1)
+            self.register_buffer("cond_scale", torch.ones(()))
+        dims = [cfg.latent_dim + (cfg.w_dim if num_classes else 0)] + [cfg.w_dim] * cfg.mapping_layers
         self.layers = nn.ModuleList(EqualLinear(a, b, lr_mul=cfg.mapping_lr_mul) for a, b in zip(dims, dims[1:]))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Map codes to styles."""
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Map codes (and, for a conditional mapping, their labels (B,)) to styles."""
         x = pixel_norm(z)
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("a class-conditional StyleGAN needs labels")
+            onehot = F.one_hot(labels, self.num_classes).to(z.dtype)
+            x = torch.cat([x, pixel_norm(self.embed(onehot)) * self.cond_scale.to(x.dtype)], dim=1)
         for layer in self.layers:
             x = leaky(layer(x))
         return x
@@ -326,14 +350,15 @@ class ToRGB(nn.Module):
 class StyleGANGenerator(Generator):
     """z (B, latent_dim) -> images (B, C, S, S), S = 4 x 2^(levels - 1); see the module's docstring."""
 
-    def __init__(self, cfg: StyleGANConfig, shape: tuple[int, ...]) -> None:
+    def __init__(self, cfg: StyleGANConfig, shape: tuple[int, ...], num_classes: int = 0) -> None:
         super().__init__()
         channels, side = shape[0], shape[-1]
         self.cfg, self.shape = cfg, tuple(shape)
-        self.latent_dim, self.num_classes = cfg.latent_dim, 0
+        self.latent_dim = cfg.latent_dim
+        self.num_classes = num_classes if cfg.conditioning != "none" else 0
         self.levels = levels_for(side)
         self.num_ws = 2 * self.levels
-        self.mapping = MappingNetwork(cfg)
+        self.mapping = MappingNetwork(cfg, self.num_classes)
         c4 = width_at(cfg, 4)
         self.const = nn.Parameter(torch.ones(1, c4, 4, 4))
         self.blocks = nn.ModuleList()
@@ -376,11 +401,12 @@ class StyleGANGenerator(Generator):
         out[:, :cutoff] = avg + psi * (w[:, :cutoff] - avg)
         return out
 
-    def styles(self, z: torch.Tensor, psi: float | torch.Tensor | None = None,
-               update_w_avg: bool = False) -> torch.Tensor:
-        """Per-layer styles ws (B, num_ws, w_dim) for codes z, truncated towards w_avg when ``psi`` is given;
-        ``update_w_avg`` moves the running mean of w towards this batch's (the training step does)."""
-        w = self.mapping(z)
+    def styles(self, z: torch.Tensor, psi: float | torch.Tensor | None = None, update_w_avg: bool = False,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-layer styles ws (B, num_ws, w_dim) for codes z (and labels (B,), which a conditional model needs),
+        truncated towards w_avg when ``psi`` is given; ``update_w_avg`` moves the running mean of w towards this
+        batch's (the training step does). A conditional model's w_avg is the mean over all classes."""
+        w = self.mapping(z, labels)
         if update_w_avg:
             with torch.no_grad():
                 self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.cfg.w_avg_beta))
@@ -430,9 +456,9 @@ class StyleGANGenerator(Generator):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, *, psi: float | torch.Tensor | None = None,
                 noise_mode: str | None = None, generator: torch.Generator | None = None,
                 progress: tuple[int, float] | None = None, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Images for codes z (labels are not used: the model is unconditional)."""
-        return self.synthesis(self.styles(z, psi), noise_mode=noise_mode, generator=generator, progress=progress,
-                              noise=noise)
+        """Images for codes z (and labels (B,), which a conditional model needs and an unconditional one ignores)."""
+        ws = self.styles(z, psi, labels=labels if self.num_classes else None)
+        return self.synthesis(ws, noise_mode=noise_mode, generator=generator, progress=progress, noise=noise)
 
     def noise_shapes(self, progress: tuple[int, float] | None = None) -> list[tuple[int, int, int]]:
         """(1, r, r) of each noise layer the synthesis runs (at ``progress``, else the current one), in order."""
@@ -447,7 +473,7 @@ class StyleGANGenerator(Generator):
         (B, 1, r, r) per noise layer, as :meth:`noise_shapes` lists them and ``sample`` draws them after z), or
         the fixed maps (``noise`` None); ``psi`` truncates (a number, or a (1,) tensor)."""
         mode = "const" if noise is None else "given"
-        return self(z, psi=psi, noise_mode=mode, noise=noise, progress=progress).clamp(-1, 1)
+        return self(z, labels, psi=psi, noise_mode=mode, noise=noise, progress=progress).clamp(-1, 1)
 
     def graph(self, options: dict, *, generator: torch.Generator | None = None, name: str = "stylegan") -> Graph:
         """The exported form of :meth:`generate`: inputs ``z``, ``psi`` (unless the option ``psi`` fixes it) and,
@@ -458,6 +484,9 @@ class StyleGANGenerator(Generator):
         progress = self.current_progress()
         inputs = {"z": self.sample_latent(EXAMPLE_BATCH, generator=generator)}
         docs = {"z": shape_doc((self.latent_dim,), "float32", "codes drawn from N(0, I)")}
+        if self.num_classes:
+            inputs["label"] = self.sample_labels(EXAMPLE_BATCH, generator=generator)
+            docs["label"] = f"(B,) int64, class labels in 0..{self.num_classes - 1}"
         if opts["psi"] is None:
             inputs["psi"] = torch.ones(1, device=self.device)
             docs["psi"] = ("(1,) float32, truncation in W: w_avg + psi (w - w_avg) (1: none, as gankit sample; 0: "
@@ -468,36 +497,42 @@ class StyleGANGenerator(Generator):
             docs[f"noise{i}"] = shape_doc(shape, "float32", f"N(0, 1) noise map of noise layer {i} (as gankit "
                                           "sample draws them: fresh for each image, after z)")
         docs["images"] = shape_doc(self.shape, "float32", "images in [-1, 1]")
-        module = _Rendering(self.eval(), opts["psi"], opts["noise"] == "input", progress)
+        module = _Rendering(self.eval(), opts["psi"], opts["noise"] == "input", progress, bool(self.num_classes))
         return Graph(module, inputs, "images", docs, ("psi",) if opts["psi"] is None else (),
                      {"psi": "input" if opts["psi"] is None else opts["psi"], "noise": opts["noise"]})
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
                psi: float | None = None) -> torch.Tensor:
-        """n images in [-1, 1] in eval mode, with fresh noise maps drawn from ``generator``; ``psi`` truncates."""
+        """n images in [-1, 1] in eval mode, with fresh noise maps drawn from ``generator``; ``psi`` truncates. A
+        conditional model draws uniform labels (after z) unless ``labels`` are given."""
         was_training = self.training
         self.eval()
         try:
             z = self.sample_latent(n, generator=generator)
-            return self(z, psi=psi, noise_mode="random", generator=generator).clamp(-1, 1)
+            if labels is None:
+                labels = self.sample_labels(n, generator=generator)
+            return self(z, labels, psi=psi, noise_mode="random", generator=generator).clamp(-1, 1)
         finally:
             self.train(was_training)
 
 
 class _Rendering(nn.Module):
-    """StyleGAN's exported forward: (z, [psi], *noise maps) -> images, through :meth:`StyleGANGenerator.generate`
-    (``psi`` None: the second input; ``given``: the maps follow; ``progress`` fixed)."""
+    """StyleGAN's exported forward: (z, [label], [psi], *noise maps) -> images, through
+    :meth:`StyleGANGenerator.generate` (``labelled``: the labels follow z; ``psi`` None: psi follows; ``given``: the
+    maps follow; ``progress`` fixed)."""
 
-    def __init__(self, G: StyleGANGenerator, psi: float | None, given: bool, progress: tuple[int, float]) -> None:
+    def __init__(self, G: StyleGANGenerator, psi: float | None, given: bool, progress: tuple[int, float],
+                 labelled: bool = False) -> None:
         super().__init__()
-        self.G, self.psi, self.given, self.progress = G, psi, given, progress
+        self.G, self.psi, self.given, self.progress, self.labelled = G, psi, given, progress, labelled
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim) codes [, (1,) psi], noise maps -> (B, C, S, S) images in [-1, 1]."""
+        """(B, latent_dim) codes [, (B,) labels] [, (1,) psi], noise maps -> (B, C, S, S) images in [-1, 1]."""
         z, rest = inputs[0], inputs[1:]
+        labels, rest = (rest[0], rest[1:]) if self.labelled else (None, rest)
         psi, maps = (rest[0], rest[1:]) if self.psi is None else (self.psi, rest)
-        return self.G.generate(z, psi=psi, noise=list(maps) if self.given else None, progress=self.progress)
+        return self.G.generate(z, labels, psi=psi, noise=list(maps) if self.given else None, progress=self.progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -549,11 +584,13 @@ class ResidualDBlock(DBlock):
 class StyleGANDiscriminator(nn.Module):
     """images (B, C, S, S) -> logits (B,); grows with the generator (see the module's docstring)."""
 
-    pack, conditioning = 1, "none"
+    pack = 1
 
-    def __init__(self, cfg: StyleGANConfig, shape: tuple[int, ...]) -> None:
+    def __init__(self, cfg: StyleGANConfig, shape: tuple[int, ...], num_classes: int = 0) -> None:
         super().__init__()
         channels, side = shape[0], shape[-1]
+        self.conditioning = cfg.conditioning if num_classes else "none"
+        self.num_classes = num_classes if self.conditioning != "none" else 0
         self.side, self.levels, self.group = side, levels_for(side), cfg.mbstd_group
         self.from_rgb = nn.ModuleList(EqualConv2d(channels, width_at(cfg, 4 * 2 ** lv), 1)
                                       for lv in range(self.levels))
@@ -565,6 +602,10 @@ class StyleGANDiscriminator(nn.Module):
         self.final_conv = EqualConv2d(c4 + 1, c4, 3)
         self.final_fc = EqualLinear(c4 * 16, c4)
         self.out = EqualLinear(c4, 1, gain=1.0)
+        # projection (Miyato & Koyama 2018): + embed(y) . h / sqrt(c4), h the features the output layer reads
+        self.embed = EqualLinear(self.num_classes, c4, gain=1.0) if self.num_classes else None
+        if self.num_classes:
+            self.register_buffer("cond_scale", torch.ones(()))
         self.register_buffer("progress", torch.tensor([self.levels - 1.0, 1.0]))
 
     def set_progress(self, level: int, alpha: float) -> None:
@@ -579,7 +620,10 @@ class StyleGANDiscriminator(nn.Module):
 
     def forward_all(self, x: torch.Tensor, labels: torch.Tensor | None = None, *,
                     progress: tuple[int, float] | None = None) -> tuple[torch.Tensor, None]:
-        """(logits (B,), None): the adversarial recipe's interface (no class head)."""
+        """(logits (B,), None): the adversarial recipe's interface (no class head); a conditional D needs the
+        labels (B,)."""
+        if self.embed is not None and labels is None:
+            raise ValueError("a class-conditional StyleGAN discriminator needs labels")
         if progress is None:
             level, alpha = self.progress.tolist()
             level = int(level)
@@ -598,13 +642,20 @@ class StyleGANDiscriminator(nn.Module):
             h = self.blocks[lv](h)
         h = leaky(self.final_conv(minibatch_std(h, self.group)))
         h = leaky(self.final_fc(h.flatten(1)))
-        return self.out(h).flatten(), None
+        logits = self.out(h).flatten()
+        if self.embed is not None:
+            y = self.embed(F.one_hot(labels, self.num_classes).to(h.dtype))
+            logits = logits + (y * h).sum(dim=1) * (self.cond_scale.to(h.dtype) / math.sqrt(h.shape[1]))
+        return logits, None
 
 
 def _build(cfg: StyleGANConfig, shape: tuple[int, ...], num_classes: int) -> dict[str, nn.Module]:
     if len(shape) != 3 or shape[1] != shape[2]:
         raise ConfigError(f"StyleGAN needs square images, got samples of shape {shape}")
-    return {"generator": StyleGANGenerator(cfg, shape), "discriminator": StyleGANDiscriminator(cfg, shape)}
+    if cfg.conditioning != "none" and num_classes < 2:
+        raise ConfigError(f"model.conditioning={cfg.conditioning} needs labelled data; this dataset has none")
+    return {"generator": StyleGANGenerator(cfg, shape, num_classes),
+            "discriminator": StyleGANDiscriminator(cfg, shape, num_classes)}
 
 
 MODELS.register("stylegan", config=StyleGANConfig, recipe="stylegan", task="generation")(_build)

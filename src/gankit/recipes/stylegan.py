@@ -17,6 +17,11 @@ real images by default) with what StyleGAN training adds:
   (``pl_decay`` per update) is kept in the recipe's state. StyleGAN2's weight is 2 (gamma of its eq. 4, with its
   own normalisation of y, which :func:`path_length_penalty` follows).
 
+* **class conditioning** (``model.conditioning=projection``): fakes get uniform labels (both codes of a mixed fake
+  share one), D sees every image's label. With ``cond_start`` / ``cond_ramp``, transitional conditioning (Shahbazi
+  et al. 2023, "Collapse by conditioning"): the class's weight in G's mapping and in D's projection is 0 for
+  ``cond_start`` generator steps (an unconditional GAN), then rises linearly to 1 over ``cond_ramp`` steps.
+
 StyleGAN2 as the paper trains it is ``model.conv=modulated model.g_arch=skip model.d_arch=residual
 recipe.progressive=false recipe.pl_weight=2`` (adaptive augmentation, for small data, is the adversarial recipe's
 ``ada_target``); configs/stylegan2_mnist.yaml sets all but the last (path length regularisation measured worse at
@@ -63,6 +68,8 @@ class StyleGANRecipeConfig(AdversarialConfig):
     pl_every: int = 4  # lazy: a path length update every this many generator steps, its weight scaled to match
     pl_decay: float = 0.01  # rate of the running mean of the path lengths
     pl_batch_shrink: int = 2  # the path length batch is train.batch_size / this
+    cond_start: int = 0  # transitional conditioning: generator steps trained unconditionally, then ...
+    cond_ramp: int = 0  # ... the steps over which the class's weight rises linearly from 0 to 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,6 +80,8 @@ class StyleGANRecipeConfig(AdversarialConfig):
         check_range("recipe.pl_every", self.pl_every, 1, MAX_STEPS)
         check_range("recipe.pl_decay", self.pl_decay, 0.0, 1.0, open_lo=True)
         check_range("recipe.pl_batch_shrink", self.pl_batch_shrink, 1, MAX_BATCH)
+        check_range("recipe.cond_start", self.cond_start, 0, MAX_STEPS)
+        check_range("recipe.cond_ramp", self.cond_ramp, 0, MAX_STEPS)
         if 4 * 2 ** round(math.log2(self.start_size / 4)) != self.start_size:
             raise ConfigError(f"recipe.start_size={self.start_size}: expected 4 x 2^k (4, 8, 16, ...)")
 
@@ -126,7 +135,7 @@ class StyleGANRecipe(AdversarialRecipe):
         self.start = min(self.top, int(round(math.log2(cfg.start_size / 4)))) if cfg.progressive else self.top
         self.g_steps = 0
         self.progress = (self.top, 1.0)
-        self._shown: tuple[int, float] | None = None
+        self._shown: tuple[int, float, float] | None = None  # (level, alpha, class weight) last written
         self.pl_mean = torch.zeros((), device=next(self.G.parameters()).device)
         self.pl_logs: dict[str, torch.Tensor] = {}  # the last path length update's, logged every step
 
@@ -140,6 +149,9 @@ class StyleGANRecipe(AdversarialRecipe):
         if self.cfg.pl_weight > 0 and batch_size % self.cfg.pl_batch_shrink:
             raise ConfigError(f"recipe.pl_batch_shrink={self.cfg.pl_batch_shrink} must divide each process's batch "
                               f"({batch_size}): change train.batch_size or recipe.pl_batch_shrink")
+        if (self.cfg.cond_start or self.cfg.cond_ramp) and not self.G.num_classes:
+            raise ConfigError("recipe.cond_start and recipe.cond_ramp (transitional conditioning) need a "
+                              "class-conditional model: set model.conditioning=projection, or leave them at 0")
         side = data.sample_shape[-1]
         if self.cfg.progressive and self.cfg.start_size > side:
             raise ConfigError(f"recipe.start_size={self.cfg.start_size} is larger than the images ({side}px): lower "
@@ -176,6 +188,14 @@ class StyleGANRecipe(AdversarialRecipe):
         return set(modules), ("train.compile=true is not applied to StyleGAN yet (its step calls the mapping and "
                               "synthesis networks directly, and a fade-in changes alpha every step): it runs eagerly")
 
+    def condition_weight(self) -> float:
+        """The class's weight in G's mapping and D's projection for the next step: 0 for ``cond_start`` generator
+        steps, then rising linearly to 1 over ``cond_ramp`` steps (transitional conditioning)."""
+        cfg = self.cfg
+        if self.g_steps < cfg.cond_start:
+            return 0.0
+        return 1.0 if cfg.cond_ramp == 0 else min(1.0, (self.g_steps - cfg.cond_start) / cfg.cond_ramp)
+
     def current_progress(self) -> tuple[int, float]:
         """(level, alpha) for the next step."""
         if not self.cfg.progressive:
@@ -185,10 +205,14 @@ class StyleGANRecipe(AdversarialRecipe):
     def step(self, batches, noise: torch.Generator, batch_size: int) -> dict[str, torch.Tensor]:
         """Set the networks' progress, then the adversarial step on faded reals; logs add the resolution and alpha."""
         self.progress = level, alpha = self.current_progress()
-        if self._shown != self.progress:  # a buffer write only when the schedule moves
+        shown = (*self.progress, self.condition_weight())
+        if self._shown != shown:  # a buffer write only when the schedule moves
             self.G.set_progress(level, alpha)
             self.D.set_progress(level, alpha)
-            self._shown = self.progress
+            if self.G.num_classes:
+                self.G.mapping.cond_scale.fill_(shown[2])
+                self.D.cond_scale.fill_(shown[2])
+            self._shown = shown
         if level < self.top or alpha < 1:
             batches = _FadedReals(batches, level, alpha, smooth=self.G.cfg.g_arch == "skip")
         logs = super().step(batches, noise, batch_size)
@@ -204,7 +228,7 @@ class StyleGANRecipe(AdversarialRecipe):
         cfg = self.cfg
         if cfg.pl_weight > 0 and (self.g_steps + 1) % cfg.pl_every == 0:
             n = max(1, batch_size // cfg.pl_batch_shrink)
-            images, ws = self._styled_fakes(n, noise)
+            images, ws, _ = self._styled_fakes(n, noise)
             penalty, self.pl_mean = path_length_penalty(images, ws, self.pl_mean, cfg.pl_decay, noise,
                                                         self._layers_in_use())
             self._update("generator", cfg.pl_weight * cfg.pl_every * penalty)
@@ -216,24 +240,29 @@ class StyleGANRecipe(AdversarialRecipe):
         return 2 * (self.progress[0] + 1)
 
     def _judge(self, x: torch.Tensor, labels: torch.Tensor | None):
-        logits, _ = self.D.forward_all(x, progress=self.progress)
+        logits, _ = self.D.forward_all(x, labels if self.d_takes_labels else None, progress=self.progress)
         return logits.float(), None
 
     def _fakes(self, n: int, noise: torch.Generator):
-        """Fakes with style mixing; the generator step (the one with gradients) also moves the running mean of w."""
-        return self._styled_fakes(n, noise, update_w_avg=torch.is_grad_enabled())[0], None
+        """(fakes with style mixing, their labels (None for an unconditional model)); the generator step (the one
+        with gradients) also moves the running mean of w."""
+        images, _, labels = self._styled_fakes(n, noise, update_w_avg=torch.is_grad_enabled())
+        return images, labels
 
     def _styled_fakes(self, n: int, noise: torch.Generator, update_w_avg: bool = False):
-        """(images, the per-layer styles they were drawn from), with style mixing."""
+        """(images, the per-layer styles they were drawn from, their labels), with style mixing; a conditional
+        model's labels are uniform, drawn after the codes, and both codes of a mixed sample share its label."""
         G = self.G
-        ws = G.styles(G.sample_latent(n, generator=noise), update_w_avg=update_w_avg)
+        z = G.sample_latent(n, generator=noise)
+        labels = G.sample_labels(n, generator=noise)
+        ws = G.styles(z, update_w_avg=update_w_avg, labels=labels)
         if self.cfg.mixing_prob > 0:
-            ws2 = G.styles(G.sample_latent(n, generator=noise))
+            ws2 = G.styles(G.sample_latent(n, generator=noise), labels=labels)
             crossover = sharded(torch.randint, 1, self._layers_in_use(), size=(n,), generator=noise, device=ws.device)
             mixed = sharded(torch.rand, size=(n,), generator=noise, device=ws.device) < self.cfg.mixing_prob
             crossover = torch.where(mixed, crossover, torch.full_like(crossover, G.num_ws))
             ws = mix_styles(ws, ws2, crossover)
-        return G.synthesis(ws, noise_mode="random", generator=noise, progress=self.progress), ws
+        return G.synthesis(ws, noise_mode="random", generator=noise, progress=self.progress), ws, labels
 
 
 def mix_styles(ws1: torch.Tensor, ws2: torch.Tensor, crossover: torch.Tensor | int) -> torch.Tensor:

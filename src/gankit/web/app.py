@@ -146,9 +146,10 @@ class Model:
             raise RequestError("style mixing needs a StyleGAN run")
         G = self.run.generator
         with self.lock, torch.no_grad():
-            z_a = G.sample_latent(1, generator=self.run.rng(seed_a))
-            z_b = G.sample_latent(1, generator=self.run.rng(seed_b))
-            images, _ = mix_pair(G, z_a, z_b, psi)
+            rng_a, rng_b = self.run.rng(seed_a), self.run.rng(seed_b)  # a code, then its label (conditional G)
+            z_a, z_b = G.sample_latent(1, generator=rng_a), G.sample_latent(1, generator=rng_b)
+            labels = (G.sample_labels(1, generator=rng_a), G.sample_labels(1, generator=rng_b))
+            images, _ = mix_pair(G, z_a, z_b, psi, labels=labels)
         return self._png(images, nrow=len(images))
 
     def translate(self, data: bytes, direction: str, samples: int, seed: int) -> bytes:
