@@ -8,7 +8,8 @@ figures that vary are reported per seed and as mean and spread over the seeds):
   FID on 2,000 samples) scored with 10,000 samples against the MNIST test split, next to the real-data floor (10,000
   real training images against the same split).
 * ``cgan``: --cgan-config (cgan_mnist) for --minutes; the evaluator's accuracy on 1,000 samples drawn for each
-  label, and the scores of 10,000 samples with uniform labels (intra-class FID where the evaluation reports it).
+  label (a data.pad border cropped off first, as gankit eval crops it), and the scores of 10,000 samples with
+  uniform labels (intra-class FID where the evaluation reports it). --reuse scores the runs already in --out again.
 * ``grid`` / ``ring``: --grid-config (toy2d_grid) / --ring-config (toy2d_ring) for their own train.steps per seed,
   seeds 0-4; the published 2-D protocol on 2,500 samples (modes captured, share of high-quality samples) and the
   seconds each run took, next to the real-data floor: 2,500 draws from the mixture itself for each seed (an exact
@@ -27,6 +28,7 @@ figures that vary are reported per seed and as mean and spread over the seeds):
     python benchmarks/gan_quality.py --suite mnist --config r3gan_mnist --seeds 3
     python benchmarks/gan_quality.py --suite mnist --config rpgan_mnist --seeds 2      # R3GAN's loss, DCGAN's net
     python benchmarks/gan_quality.py --suite cgan --cgan-config rpgan_cgan_mnist
+    python benchmarks/gan_quality.py --suite cgan --cgan-config stylegan_cgan_mnist --seeds 3
     python benchmarks/gan_quality.py --suite stacked --stacked-config rpgan_stacked_mnist --stacked-minutes 30 --seeds 2
 """
 
@@ -58,9 +60,14 @@ KEEP = ("fid", "kid", "precision", "recall", "density", "coverage", "classifier_
         "hq_fraction", "vendi", "intra_fid")
 
 
-def train(config: str, out: Path, minutes: float | None, overrides: list[str]) -> tuple[Path, dict]:
+def train(config: str, out: Path, minutes: float | None, overrides: list[str], reuse: bool = False
+          ) -> tuple[Path, dict]:
     """Train ``config`` for at most ``minutes`` of wall-clock time (None: no clock) and at most its own train.steps;
-    returns the run and what the budget bought."""
+    returns the run and what the budget bought. ``reuse``: a finished run already at ``out`` is scored again
+    instead (its seconds are then not known)."""
+    if reuse and (out / "checkpoints" / "best.safetensors").exists():
+        return out, {"config": config, "minutes": minutes, "steps": gankit.load(out).step, "seconds": None,
+                     "reused": True}
     started = time.monotonic()
     budget = [] if minutes is None else [f"train.max_minutes={minutes}"]
     run = gankit.train(CONFIGS / f"{config}.yaml", out=out, overwrite=True,
@@ -108,11 +115,13 @@ def suite_cgan(args) -> dict:
     data, evaluator, runs = [f"data.root={args.mnist}"], load_evaluator("mnist"), []
     for seed in range(args.seeds):
         run, info = train(args.cgan_config, args.out / f"{args.cgan_config}_seed{seed}", args.minutes,
-                          [*data, f"train.seed={seed}"])
+                          [*data, f"train.seed={seed}"], reuse=args.reuse)
         loaded = gankit.load(run / "checkpoints" / "best.safetensors")
-        per_label = {}
+        pad, per_label = loaded.config.data.pad, {}
         for label in range(10):
             x = loaded.sample(1000, seed=label, labels=torch.full((1000,), label, dtype=torch.long))
+            if pad:  # the border data.pad added is cropped off, as gankit eval crops it
+                x = x[..., pad:-pad, pad:-pad]
             _, probs = evaluator(x)
             per_label[label] = float((probs.argmax(1) == label).mean())
         overall = gankit.evaluate(run / "checkpoints" / "best.safetensors", overrides=data, n=10_000, seed=0)
@@ -235,6 +244,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--stacked-minutes", type=float, default=15.0)
     parser.add_argument("--stacked-samples", type=int, default=26_000, help="samples the stacked suite scores")
+    parser.add_argument("--reuse", action="store_true", help="cgan suite: score the runs already in --out again "
+                        "instead of training them")
     args = parser.parse_args()
     for name in SUITES if args.suite == "all" else [args.suite]:
         with contextlib.redirect_stdout(sys.stderr):  # the runs' headers: stdout carries the JSON lines alone
