@@ -383,6 +383,11 @@ class StyleGANGenerator(Generator):
         self.progress[0] = float(level)
         self.progress[1] = float(alpha)
 
+    def set_condition_weight(self, weight: float) -> None:
+        """The class's weight in the mapping (a conditional model's ``cond_scale``; transitional conditioning)."""
+        if self.num_classes:
+            self.mapping.cond_scale.fill_(float(weight))
+
     def current_progress(self) -> tuple[int, float]:
         """(level, alpha) from the buffer (a host read)."""
         level, alpha = self.progress.tolist()
@@ -612,6 +617,11 @@ class StyleGANDiscriminator(nn.Module):
         """Grow to ``level`` with fade-in weight ``alpha`` (as the generator)."""
         self.progress[0] = float(level)
         self.progress[1] = float(alpha)
+
+    def set_condition_weight(self, weight: float) -> None:
+        """The projection term's weight (a conditional D's ``cond_scale``; transitional conditioning)."""
+        if self.num_classes:
+            self.cond_scale.fill_(float(weight))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, *,
                 progress: tuple[int, float] | None = None) -> torch.Tensor:

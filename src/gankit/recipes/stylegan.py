@@ -207,11 +207,9 @@ class StyleGANRecipe(AdversarialRecipe):
         self.progress = level, alpha = self.current_progress()
         shown = (*self.progress, self.condition_weight())
         if self._shown != shown:  # a buffer write only when the schedule moves
-            self.G.set_progress(level, alpha)
-            self.D.set_progress(level, alpha)
-            if self.G.num_classes:
-                self.G.mapping.cond_scale.fill_(shown[2])
-                self.D.cond_scale.fill_(shown[2])
+            for net in (self.G, self.D):
+                net.set_progress(level, alpha)
+                net.set_condition_weight(shown[2])
             self._shown = shown
         if level < self.top or alpha < 1:
             batches = _FadedReals(batches, level, alpha, smooth=self.G.cfg.g_arch == "skip")
