@@ -29,7 +29,8 @@ GANS = [n for n in MODELS.names() if MODELS.meta(n).get("recipe", "adversarial")
 VARIANTS = [("mlp_gan", {}, 0), ("mlp_toy", {}, 0), ("dcgan", {}, 0),
             ("mlp_gan", {"conditioning": "concat"}, 3), ("mlp_gan", {"pack": 2}, 0),
             ("dcgan", {"conditioning": "concat"}, 3), ("dcgan", {"conditioning": "projection"}, 3),
-            ("dcgan", {"conditioning": "acgan"}, 3), ("dcgan", {"spectral_norm": True}, 0),
+            ("dcgan", {"conditioning": "acgan"}, 3), ("dcgan", {"conditioning": "projection", "class_head": True}, 3),
+            ("dcgan", {"spectral_norm": True}, 0),
             ("dcgan", {"pack": 2}, 0), ("r3gan", {}, 0), ("r3gan", {"conditioning": "projection"}, 3),
             ("r3gan", {"pack": 2}, 0)]
 VARIANT_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in extra.items()) or 'plain'}" for n, extra, _ in VARIANTS]
@@ -90,7 +91,7 @@ def test_every_variant_samples_and_judges(name, extra, classes):
     pack = extra.get("pack", 1)
     logits, cls = D.forward_all(out.reshape(4 // pack, pack, 8, 8), labels if D.conditioning != "acgan" else None)
     assert logits.shape == (4 // pack,)
-    assert (cls is None) == (extra.get("conditioning") != "acgan")
+    assert (cls is None) == (extra.get("conditioning") != "acgan" and not extra.get("class_head"))
     if cls is not None:
         assert cls.shape == (4, classes)
 
@@ -277,6 +278,37 @@ def test_recipe_validation_runs_before_training():
     _, recipe, batches = make_parts("dcgan", (1, 8, 8), schedule="keras", extra={"conditioning": "acgan"}, classes=3)
     with pytest.raises(ConfigError, match="acgan"):
         recipe.validate(batches.data, 4)
+
+
+def test_class_head_loss_on_fakes_is_optional():
+    """A projection D with a class head: D's loss holds aux_weight x the class cross-entropy of the fakes with
+    recipe.aux_fakes (ACGAN) and not without it; the rest of the loss is the same."""
+    import copy
+
+    import torch.nn.functional as F
+
+    head = {"conditioning": "projection", "class_head": True}
+    modules, with_fakes, batches = make_parts("dcgan", (1, 8, 8), extra=head, classes=3, aux_weight=2.0)
+    _, real_only, batches_again = make_parts("dcgan", (1, 8, 8), extra=head, classes=3, aux_weight=2.0,
+                                             aux_fakes=False)
+    before = copy.deepcopy(modules)
+    loss_with = with_fakes._d_step_full(batches, torch.Generator().manual_seed(5), 8)["d_loss"]
+    loss_without = real_only._d_step_full(batches_again, torch.Generator().manual_seed(5), 8)["d_loss"]
+    G, D, noise = before["generator"], before["discriminator"], torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        labels = G.sample_labels(8, generator=noise)
+        fakes = G(G.sample_latent(8, generator=noise), labels)
+        expected = 2.0 * F.cross_entropy(D.forward_all(fakes, labels)[1], labels)
+    assert expected > 0.5  # untrained: about 2 log 3
+    assert float(loss_with - loss_without) == pytest.approx(float(expected), rel=1e-4, abs=1e-5)
+
+
+def test_class_head_needs_a_conditional_discriminator():
+    from gankit.errors import ConfigError
+
+    for conditioning in ("none", "acgan"):
+        with pytest.raises(ConfigError, match="class_head"):
+            tiny_model_cfg("dcgan", conditioning=conditioning, class_head=True)
 
 
 def test_lazy_penalty_phase_is_part_of_the_recipe_state():

@@ -17,6 +17,11 @@ Conditioning (``conditioning``), given labels y in 0..K-1:
 * ``acgan`` (Odena, Olah & Shlens 2017): D is unconditional but has a second head predicting the class; both
   players add the class cross-entropy (the recipe does that); G as in ``concat``.
 
+``class_head`` gives a ``concat`` or ``projection`` D the ACGAN class head as well, and with it the class
+cross-entropy of both players: the projection term tells D whether an image matches its label, the head tells G which
+class its image shows, a stronger pull towards the requested digit at some cost in diversity within a class (a
+projection D with an auxiliary classifier, as P2GAN pairs them: Han et al. 2021).
+
 Spectral normalisation (Miyato et al. 2018) wraps every layer of D when ``spectral_norm`` is true (and D's batch norm
 is then dropped, as in that paper). PacGAN packing (Lin et al. 2018) is ``pack``: D's input has ``pack`` times the
 channels and sees ``pack`` samples, concatenated along the channels, at once.
@@ -55,6 +60,7 @@ class DCGANConfig:
     spectral_norm: bool = False  # on every layer of D (then no batch norm in D)
     conditioning: Conditioning = "none"
     pack: int = 1  # PacGAN: D judges this many samples at once
+    class_head: bool = False  # a concat or projection D predicts the class too (ACGAN's head and loss)
 
     def __post_init__(self) -> None:
         check_range("model.latent_dim", self.latent_dim, 1, MAX_LATENT)
@@ -64,6 +70,9 @@ class DCGANConfig:
         check_range("model.pack", self.pack, 1, MAX_PACK)
         if self.pack > 1 and self.conditioning != "none":
             raise ConfigError("model.pack > 1 (PacGAN) needs an unconditional model: set model.conditioning=none")
+        if self.class_head and self.conditioning not in ("concat", "projection"):
+            raise ConfigError(f"model.class_head adds ACGAN's class head to a concat or projection discriminator, "
+                              f"not to model.conditioning={self.conditioning} (acgan has it already)")
 
 
 def plan(side: int, family: str = "DCGAN") -> tuple[int, int]:
@@ -118,7 +127,7 @@ class DCGANGenerator(Generator):
 
 
 class DCGANDiscriminator(nn.Module):
-    """images (B, C * pack, S, S) [+ labels (B,)] -> logits (B,); an ``acgan`` one also gives class logits."""
+    """images (B, C * pack, S, S) [+ labels (B,)] -> logits (B,); one with a class head also gives class logits."""
 
     def __init__(self, cfg: DCGANConfig, shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
@@ -141,7 +150,8 @@ class DCGANDiscriminator(nn.Module):
         self.out = sn(nn.Conv2d(widths[-1], 1, s0, 1, 0))  # (B, 1, 1, 1)
         if self.conditioning == "projection":
             self.embed = sn(nn.Embedding(num_classes, widths[-1]))
-        if self.conditioning == "acgan":
+        self.class_head = self.conditioning == "acgan" or (cfg.class_head and self.conditioning != "none")
+        if self.class_head:
             self.classes_out = sn(nn.Conv2d(widths[-1], num_classes, s0, 1, 0))  # (B, K, 1, 1)
         _init_dcgan(self)
 
@@ -151,7 +161,7 @@ class DCGANDiscriminator(nn.Module):
 
     def forward_all(self, x: torch.Tensor, labels: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(logits (B,), class logits (B, K) for ``acgan``, else None)."""
+        """(logits (B,), class logits (B, K) with a class head (``acgan``, ``class_head``), else None)."""
         if self.conditioning in ("concat", "projection") and labels is None:
             raise ValueError(f"a {self.conditioning}-conditional discriminator needs labels")
         if self.conditioning == "concat":
@@ -161,7 +171,7 @@ class DCGANDiscriminator(nn.Module):
         logits = self.out(h).flatten()  # (B,)
         if self.conditioning == "projection":
             logits = logits + (self.embed(labels) * h.sum(dim=(2, 3))).sum(dim=1)
-        classes = self.classes_out(h).flatten(1) if self.conditioning == "acgan" else None
+        classes = self.classes_out(h).flatten(1) if self.class_head else None
         return logits, classes
 
 

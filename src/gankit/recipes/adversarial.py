@@ -14,14 +14,15 @@ In both, the player that is not learning is frozen: its parameters do not requir
 What D sees, in order: DiffAugment (``augment``, applied alike to real and fake, in both players' steps; each
 transform to each image with probability ``augment_p``, or ADA's p steered towards ``ada_target``), then
 PacGAN packing (the model's ``pack``). Class-conditional models get the real labels with real data and uniform
-labels drawn from the noise generator with fakes; an ``acgan`` discriminator adds ``aux_weight`` x the class
-cross-entropy to both players' losses (Odena et al. 2017, eq. 2-3: D on real and fake, G on fake). Stabilisers:
-``penalty`` (``gp``: WGAN-GP on interpolates; ``r1``: on real data; ``r1_r2``: zero-centred on real data and on the
-fakes, gamma / 2 (R1 + R2) as in R3GAN, from the same forward pass as the loss; each every ``penalty_every`` D steps
-with the weight scaled up to match, as lazy regularisation), ``weight_clip`` (WGAN), ``label_smoothing`` (one-sided,
-BCE losses). ``penalty_final`` moves the penalty weight along with the learning-rate schedule: it is
-``penalty_weight`` while D's rate is at its base and ``penalty_final`` when the rate reaches ``optim.final_factor``
-of it (R3GAN decays gamma with the rate).
+labels drawn from the noise generator with fakes; a discriminator with a class head (its ``forward_all`` gives class
+logits too) adds ``aux_weight`` x the class cross-entropy to both players' losses (Odena et al. 2017, eq. 2-3: D on
+real and fake, G on fake; with ``aux_fakes`` false D's class loss is on real data only, so the class it learns is the
+data's and not also what G draws). Stabilisers: ``penalty`` (``gp``: WGAN-GP on interpolates; ``r1``: on real data;
+``r1_r2``: zero-centred on real data and on the fakes, gamma / 2 (R1 + R2) as in R3GAN, from the same forward pass
+as the loss; each every ``penalty_every`` D steps with the weight scaled up to match, as lazy regularisation),
+``weight_clip`` (WGAN), ``label_smoothing`` (one-sided, BCE losses). ``penalty_final`` moves the penalty weight
+along with the learning-rate schedule: it is ``penalty_weight`` while D's rate is at its base and ``penalty_final``
+when the rate reaches ``optim.final_factor`` of it (R3GAN decays gamma with the rate).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class AdversarialConfig:
     ada_interval: int = 4  # ADA: D updates between two moves of p
     ada_kimg: float = 500.0  # ADA: thousands of real images over which p can go from 0 to 1 (the paper's 500)
     aux_weight: float = 1.0  # ACGAN: weight of the class cross-entropy
+    aux_fakes: bool = True  # D's class cross-entropy on fakes too (ACGAN); false: on real data only
 
     def __post_init__(self) -> None:
         check_range("recipe.d_steps", self.d_steps, 1, 100, note="WGAN takes 5")
@@ -136,9 +138,9 @@ class AdversarialRecipe(Recipe):
         if self.policy and not data.is_image:
             raise ConfigError(f"recipe.augment={self.cfg.augment!r} transforms images; data {data.name!r} holds "
                               "points: set recipe.augment to an empty string")
-        if self.cfg.schedule == "keras" and getattr(self.D, "conditioning", "none") == "acgan":
-            raise ConfigError("recipe.schedule=keras has no class loss for model.conditioning=acgan: use "
-                              "recipe.schedule=full")
+        if self.cfg.schedule == "keras" and getattr(self.D, "class_head", False):
+            raise ConfigError("recipe.schedule=keras has no class loss for a discriminator with a class head "
+                              "(model.conditioning=acgan, model.class_head): use recipe.schedule=full")
 
     def state_dict(self) -> dict:
         """What a checkpoint must keep besides the optimizers: the D-update count that times lazy penalties."""
@@ -203,7 +205,10 @@ class AdversarialRecipe(Recipe):
         (real_logits, real_cls), (fake_logits, fake_cls) = self._judge(real_in, real_y), self._judge(fake_in, fake_y)
         loss = self._d_loss(real_logits, fake_logits)
         if real_cls is not None:
-            loss = loss + self.cfg.aux_weight * (F.cross_entropy(real_cls, real_y) + F.cross_entropy(fake_cls, fake_y))
+            classes = F.cross_entropy(real_cls, real_y)
+            if self.cfg.aux_fakes:
+                classes = classes + F.cross_entropy(fake_cls, fake_y)
+            loss = loss + self.cfg.aux_weight * classes
         if due:
             loss = loss + self._penalty(real_in, fake_in, real_y, noise, (real_logits, fake_logits))
         self._update("discriminator", loss)
