@@ -44,6 +44,9 @@ fi
 "$GANKIT" latent traverse "$DCGAN" --dims 0,1,2,3,4,5 --steps 9 --seed 0 -o "$OUT/dcgan_traverse.png"
 "$GANKIT" latent arithmetic "$DCGAN" "7 thick - 7 thin + 3 thin" --seed 0 -o "$OUT/dcgan_arithmetic.png"
 "$GANKIT" sample "$CGAN" --by-class -n 10 --seed 0 -o "$OUT/cgan_by_class.png"
+# the README's class grid: rpgan_cgan_mnist's 10-minute benchmark run (benchmarks/gan_quality.py --suite cgan)
+RPCGAN=${RPCGAN:-runs/bench/rpgan_cgan_mnist_seed0}
+"$GANKIT" sample "$RPCGAN/checkpoints/best.safetensors" --by-class -n 10 --seed 0 -o "$OUT/rpgan_cgan_by_class.png"
 # autoencoders and VAEs (#5): the example VAE's prior samples and reconstructions, a 2-D VAE's whole latent space
 VAE=${3:-runs/bench_vae/vae_mnist}
 VAE2D=${4:-runs/vae2d}  # gankit train configs/vae_mnist.yaml --set model.latent_dim=2 --out runs/vae2d

@@ -285,3 +285,6 @@ def test_the_cpu_configs_put_the_loss_on_dcgan_with_a_lazy_penalty_and_no_batch_
     samples = loaded.sample(4, seed=0, labels=labels)
     assert samples.shape == ((4, 3, 16, 16) if stacked else (4, 1, 8, 8)) and torch.isfinite(samples).all()
     assert -1.0 <= samples.min() and samples.max() <= 1.0
+    if name == "rpgan_cgan_mnist":  # a projection D with a class head learnt on real digits only
+        assert cfg.model.class_head and not cfg.recipe.aux_fakes
+        assert D.forward_all(samples, labels)[1].shape == (4, 10)
