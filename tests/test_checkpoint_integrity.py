@@ -288,6 +288,7 @@ CLAIMS = {  # name: (changes to the newest checkpoint, words the refusal holds)
     "sample shape of [1, 1e5, 1e5]": ({"data__sample_shape": [1, 100_000, 100_000]}, "10,000,000,000 values"),
     "float sample shape": ({"data__sample_shape": [1, 8.0, 8]}, "not a list of 1 to 4 positive integers"),
     "huge num_classes": ({"data__num_classes": 10**12}, "class count 1000000000000"),
+    "label prior of two classes": ({"data__label_prior": [0.5, 0.7]}, "label prior [0.5, 0.7] does not hold 10"),
     "config not a mapping": ({"config": [1, 2]}, "'config' is list, not a mapping"),
     "missing config (no checksums)": ({"config": _DROP, "checksums": False}, "has no 'config'"),
     "cut JSON (no checksums)": ({"meta_text": '{"step": 10, "config": {"mod', "checksums": False},

@@ -33,6 +33,7 @@ from . import latent
 from .latent import style
 from .metrics.evaluate import EvalSettings, Evaluation
 from .models import build_models
+from .nn.generator import give_label_prior
 from .progress import progress as progress_bar
 from .tasks import Asked, task_for
 from .train import Trainer, latest_checkpoint
@@ -366,7 +367,9 @@ def load(path: str | Path, device: str | torch.device = "auto", *, ema: bool = T
         tensors, meta = ckpt.load_checkpoint(file, device)
     cfg = from_dict(meta["config"])
     data = meta["data"]
-    modules = _kept(build_models(cfg.model, tuple(data["sample_shape"]), data["num_classes"], seed=0), meta, file)
+    modules = build_models(cfg.model, tuple(data["sample_shape"]), data["num_classes"], seed=0)
+    give_label_prior(modules, data.get("label_prior"))
+    modules = _kept(modules, meta, file)
     if ema and any(k.startswith("model.generator_ema.") for k in tensors):
         modules["generator_ema"] = copy.deepcopy(modules["generator"])
     for name, module in modules.items():

@@ -50,6 +50,7 @@ MAX_UNITS = 8192  # MLP widths: an 8192 x 8192 layer is 256 MiB of float32, 768 
 MAX_CHANNELS = 2048  # conv channels: a 4x4 2048 -> 2048 kernel is 256 MiB (BigGAN's widest layer has 1,536)
 MAX_LAYERS = 32  # hidden layers, blocks or mapping layers of one network (the papers use up to 9)
 MAX_PACK = 16  # PacGAN packs 2..4 samples; D's input grows with each
+MAX_CLUSTERS = 1000  # data.clusters: the self-conditioned GAN paper uses up to 100; each is a class embedding
 MAX_WEIGHT = 1e4  # loss weights (lambda, gamma, beta, ...): the papers use 0.01..100
 
 
@@ -121,6 +122,9 @@ class DataConfig:
     num_samples: int | None = None  # generated sources: items drawn per split (toy2d 100,000; stacked_mnist 25,600)
     download: bool = False  # mnist only: fetch missing files from the usual mirrors (needs network)
     domain: str = ""  # translation data: "A" or "B" keeps that domain's images (and labels) as a plain dataset
+    # labels from the data alone: k-means clusters of the training items (principal components of the pixels)
+    # replace any labels, and generators draw them by the clusters' sizes (self-conditioned GAN); 0 = off
+    clusters: int = 0
 
     def __post_init__(self) -> None:
         check_range("data.size", self.size, MIN_SIDE, MAX_SIDE, none_ok=True)
@@ -128,6 +132,8 @@ class DataConfig:
         _check(self.channels in (None, 1, 3), "data.channels", self.channels, "1, 3 or null")
         check_range("data.num_samples", self.num_samples, 1, MAX_SAMPLES, none_ok=True, note="the source's default")
         _check(self.domain in ("", "A", "B"), "data.domain", self.domain, "A, B, or empty (both, stacked)")
+        if self.clusters != 0:
+            check_range("data.clusters", self.clusters, 2, MAX_CLUSTERS, note="0 keeps the data's own labels")
 
 
 @dataclass

@@ -23,6 +23,9 @@ class ArrayData:
     channels_a: int = 0
     y_b: torch.Tensor | None = None
     paired: bool = False  # translation: each row's A and B belong together (False: unpaired domains)
+    # (num_classes,) float32 shares of the labels a generator should draw (data.clusters: the clusters' sizes);
+    # None: uniform labels
+    label_prior: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.x.dtype != torch.float32:
@@ -76,7 +79,7 @@ class ArrayData:
         y = None if self.y is None else self.y.to(device)
         y_b = None if self.y_b is None else self.y_b.to(device)
         return ArrayData(self.x.to(device), y, self.num_classes, self.name, self.classes, self.channels_a, y_b,
-                         self.paired)
+                         self.paired, self.label_prior)
 
     def class_names(self) -> list[str]:
         """The class names, or "0".."K-1" when the source gives none."""

@@ -10,6 +10,7 @@ from ..config import MAX_SIDE, DataConfig
 from ..errors import ConfigError
 from ..registry import DATASETS
 from .base import ArrayData
+from .clusters import cached_fit, check_clusterable, clustered
 from .limits import check_setting
 
 
@@ -19,7 +20,13 @@ def load_dataset(cfg: DataConfig, split: str = "train", seed: int = 0) -> ArrayD
     data = loader(cfg, split=split, seed=seed)
     if cfg.pad:
         data = pad_images(data, cfg.pad)
-    return domain_view(data, cfg.domain) if cfg.domain else data
+    data = domain_view(data, cfg.domain) if cfg.domain else data
+    if not cfg.clusters:
+        return data
+    train = (lambda: data) if split == "train" else (lambda: load_dataset(dataclasses.replace(cfg, clusters=0),
+                                                                          "train", seed))
+    check_clusterable(data, cfg.clusters)
+    return clustered(data, cached_fit((dataclasses.astuple(cfg), seed), train, cfg.clusters))
 
 
 def pad_images(data: ArrayData, pad: int) -> ArrayData:

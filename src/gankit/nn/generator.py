@@ -39,10 +39,27 @@ class Generator(nn.Module):
         return sharded(torch.randn, size=(n, self.latent_dim), generator=generator, device=self.device)
 
     def sample_labels(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Uniform labels for a conditional generator (None for an unconditional one)."""
+        """Labels for a conditional generator, uniform or drawn by its label prior (None for an unconditional
+        one)."""
         if not self.num_classes:
             return None
-        return sharded(torch.randint, self.num_classes, size=(n,), generator=generator, device=self.device)
+        prior = getattr(self, "label_prior", None)
+        if prior is None:
+            return sharded(torch.randint, self.num_classes, size=(n,), generator=generator, device=self.device)
+        u = sharded(torch.rand, size=(n,), generator=generator, device=self.device)  # inverse of the prior's CDF
+        return torch.searchsorted(prior.cumsum(0), u, right=True).clamp_(max=self.num_classes - 1)
+
+    def set_label_prior(self, prior: torch.Tensor | list[float] | None) -> None:
+        """Draw labels by these shares (``data.clusters``: the clusters' sizes) instead of uniformly; None: uniform.
+        The prior is no weight: checkpoints keep it with the data's description, and :func:`give_label_prior`
+        restores it."""
+        if prior is None:
+            self._buffers.pop("label_prior", None)
+            return
+        prior = torch.as_tensor(prior, dtype=torch.float32)
+        if prior.shape != (self.num_classes,):
+            raise ValueError(f"a label prior needs {self.num_classes} shares, one per class; got {tuple(prior.shape)}")
+        self.register_buffer("label_prior", (prior / prior.sum()).to(self.device), persistent=False)
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None,
@@ -75,6 +92,16 @@ class Generator(nn.Module):
             docs["label"] = f"(B,) int64, class labels in 0..{self.num_classes - 1}"
         output, described = _output_doc(self, inputs)
         return Graph(Call(self.eval(), "generate"), inputs, output, {**docs, **described})
+
+
+def give_label_prior(modules: dict[str, nn.Module], prior: torch.Tensor | list[float] | None) -> None:
+    """Set the data's label prior (see :meth:`Generator.set_label_prior`) on the generators among ``modules``;
+    nothing when there is none."""
+    if prior is None:
+        return
+    for module in modules.values():
+        if isinstance(module, Generator) and module.num_classes:
+            module.set_label_prior(prior)
 
 
 def _output_doc(G: nn.Module, inputs: dict[str, torch.Tensor]) -> tuple[str, dict[str, str]]:

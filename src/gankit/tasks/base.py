@@ -24,6 +24,7 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError, GankitError
 from ..models import build_models
+from ..nn.generator import give_label_prior
 from ..nn.graph import Graph
 from ..recipes.base import Recipe
 from ..registry import MODELS, RECIPES, TASKS
@@ -70,12 +71,16 @@ class Task:
     def describe(self, data) -> dict:
         """What a checkpoint records of the training data (its shape, classes and source); a family may also
         complete the config from the data here (recorded in the resolved config)."""
-        return {"sample_shape": list(data.sample_shape), "num_classes": data.num_classes, "is_image": data.is_image,
+        info = {"sample_shape": list(data.sample_shape), "num_classes": data.num_classes, "is_image": data.is_image,
                 "dataset": self.cfg.data.name, "size": len(data)}
+        if getattr(data, "label_prior", None) is not None:  # data.clusters: labels are drawn by the clusters' sizes
+            info["label_prior"] = [float(p) for p in data.label_prior]
+        return info
 
     def build(self, data, seed: int) -> dict[str, nn.Module]:
-        """The family's modules, weights drawn from ``seed``."""
+        """The family's modules, weights drawn from ``seed``; a generator draws labels by the data's prior."""
         self.modules = build_models(self.cfg.model, data.sample_shape, data.num_classes, seed)
+        give_label_prior(self.modules, getattr(data, "label_prior", None))
         return self.modules
 
     def attach(self, modules: dict[str, nn.Module]) -> Recipe:

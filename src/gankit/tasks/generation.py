@@ -60,7 +60,9 @@ class GenerationTask(Task):
         k = getattr(G, "num_classes", 0)
         latent = getattr(G, "latent_dim", None)
         lines = [super().describe_run()[0] + (f"; latent size {latent}" if latent else "")
-                 + (f", {k} classes (class-conditional)" if k else "")]
+                 + (f", {k} classes (class-conditional)" if k and not self.cfg.data.clusters else "")
+                 + (f", conditioned on {k} clusters found in the data (data.clusters)" if k and self.cfg.data.clusters
+                    else "")]
         if self.evaluation is not None:  # prepared before the header is printed
             lines.append(f"evaluation: {tc.eval_samples:,} samples every {tc.eval_every:,} steps, against "
                          f"{self.evaluation.reference_info['size']:,} {self.evaluation.reference_info['split']} items")
@@ -153,7 +155,8 @@ class GenerationTask(Task):
 
     def score(self, run, asked: Asked) -> tuple[dict, str | int]:
         """The run's samples (truncated in W with ``psi``) scored against the test split; a conditional generator's
-        uniform labels are drawn here and passed on, so that its samples also get an intra-class FID."""
+        labels (uniform, or by the data's label prior) are drawn here and passed on, so that its samples also get an
+        intra-class FID."""
         evaluation = Evaluation(asked.data, asked.opts)
         n = evaluation.default_n()
         suffix = "" if asked.psi is None else f", truncation psi={asked.psi:g}"

@@ -446,6 +446,12 @@ def _check_data(path: Path, data: dict, what: str) -> None:
     classes = data.get("num_classes", 0)
     if classes is not None and not (type(classes) is int and 0 <= classes <= MAX_CLASSES):
         raise _corrupt(path, f"its class count {_shown(classes)} is not an integer in 0..{MAX_CLASSES:,}", what)
+    prior = data.get("label_prior")
+    if prior is not None and not (isinstance(prior, list) and classes and len(prior) == classes
+                                  and all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1
+                                          for p in prior) and abs(sum(prior) - 1) < 1e-3):
+        raise _corrupt(path, f"its label prior {_shown(prior)} does not hold {classes or 0} shares in [0, 1] that "
+                       "sum to 1 (one per class)", what)
 
 
 def _shown(value: Any, width: int = 60) -> str:
