@@ -80,7 +80,9 @@ def fit_clusters(x: torch.Tensor, k: int) -> ClusterFit:
         raise ConfigError(f"data.clusters={k}: the training data holds only {n:,} items; expected at most {n:,} "
                           "clusters")
     pool = pooling(tuple(x.shape[1:]))
-    check_setting(f"data.clusters={k}", n * (COMPONENTS + k) * 8, f"coordinates and distances of {n:,} items")
+    dims = math.prod(x.shape[1:]) // pool ** 2 if pool > 1 else math.prod(x.shape[1:])
+    check_setting(f"data.clusters={k}", n * (2 * dims + COMPONENTS + k) * 8,
+                  f"float64 copies, coordinates and distances of {n:,} items")
     flat = _pooled(x, pool)
     mean = flat.mean(0)
     centred = flat - mean

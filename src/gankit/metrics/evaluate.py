@@ -452,6 +452,8 @@ def _data_settings(cfg: DataConfig) -> dict:
         keep["pad"] = cfg.pad
     if cfg.domain:
         keep["domain"] = cfg.domain
+    if cfg.clusters:  # the reference's labels are clusters (intra-class FID is per cluster)
+        keep["clusters"] = cfg.clusters
     if cfg.name == "toy2d":
         keep["mixture"] = cfg.mixture
     if cfg.name in ("toy2d", "stacked_mnist"):
