@@ -8,8 +8,7 @@ import torch
 
 import gankit
 from gankit.config import DataConfig
-from gankit.data import load_dataset
-from gankit.data import ArrayData
+from gankit.data import ArrayData, load_dataset
 from gankit.data.clusters import check_clusterable, fit_clusters, pooling
 from gankit.errors import ConfigError
 from gankit.models import build_models
@@ -64,7 +63,7 @@ def test_clusters_replace_the_labels_of_both_splits_with_the_training_splits_cen
     assert torch.equal(train.x, plain.x) and not torch.equal(train.y, plain.y)
     assert torch.allclose(train.label_prior, torch.bincount(train.y, minlength=6).float() / len(train))
     assert torch.equal(test.label_prior, train.label_prior)
-    # a test item's cluster is its nearest training centre: refitting on the test split would not give these
+    # a test item's cluster is its nearest training centre (the test split is assigned, never refitted)
     fit = fit_clusters(plain.x, 6)
     assert torch.equal(test.y, fit.assign(test.x))
     # the clusters follow the digits more than chance would: the largest digit of a cluster holds most of it
