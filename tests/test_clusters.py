@@ -117,3 +117,16 @@ def test_bad_cluster_settings_are_refused_in_one_line():
     table = ArrayData(torch.zeros(4, 3), torch.zeros(4, 1), name="table")
     with pytest.raises(ConfigError, match="regression targets"):
         check_clusterable(table, 3)
+
+
+@pytest.mark.parametrize("overrides, says", [
+    (CGAN + ["model.conditioning=none"], "model 'dcgan' reads no labels \\(model.conditioning=none\\), so the "
+     "clusters would change nothing; set model.conditioning to one of concat, projection, acgan"),
+    (["model.name=vae", "model.hidden=[16]", "model.latent_dim=4", "recipe.name=autoencoding", "train.batch_size=16",
+      "train.progress=false", "train.eval_every=0"],
+     "model 'vae' reads no labels, so the clusters would change nothing; use a model that reads labels"),
+])
+def test_clusters_for_a_model_that_reads_no_labels_are_refused_before_training(tmp_path, overrides, says):
+    with pytest.raises(ConfigError, match=says):
+        gankit.train(None, overrides=overrides + ["data.clusters=5", "train.steps=2"], out=tmp_path / "run")
+    assert not list(tmp_path.glob("run/checkpoints/*"))

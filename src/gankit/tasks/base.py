@@ -13,7 +13,9 @@ task names live in :data:`gankit.registry.TASKS`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -91,7 +93,22 @@ class Task:
 
     def validate(self, data, batch_size: int, world: int) -> None:
         """Refuse settings that cannot work with ``data`` (``batch_size``: each of ``world`` processes' share)."""
+        self._check_labels_read()
         self.recipe.validate(data, batch_size)
+
+    def _check_labels_read(self) -> None:
+        """``data.clusters`` relabels the data for a model that reads labels; refuse it where none does, since the
+        clusters (seconds of k-means) would change nothing the user sees."""
+        k = self.cfg.data.clusters
+        if not k or any(getattr(m, "num_classes", 0) for m in self.modules.values()):
+            return
+        hints = typing.get_type_hints(type(self.cfg.model)) if dataclasses.is_dataclass(self.cfg.model) else {}
+        choices = [c for c in typing.get_args(hints.get("conditioning")) if c != "none"]
+        fix = (f"set model.conditioning to one of {', '.join(choices)}" if choices
+               else "use a model that reads labels")
+        now = f" (model.conditioning={self.cfg.model.conditioning})" if choices else ""
+        raise ConfigError(f"data.clusters={k}: model {self.cfg.model.name!r} reads no labels{now}, so the clusters "
+                          f"would change nothing; {fix} to draw them, or set data.clusters=0")
 
     def averaged(self) -> nn.Module:
         """The module the trainer keeps an exponential moving average of (``train.ema``); a family without a
