@@ -51,8 +51,9 @@ def _classifier(evaluator, pad: int):
 
 
 def _targets(run, mnist: str, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``per_class`` test images of every class, at the run's size (its pad added), and their labels."""
-    data = load_dataset(dataclasses.replace(run.config.data, root=mnist), "test")
+    """The first ``per_class`` test images of every class, at the run's size (its pad added), and their labels: the
+    data's own, also for a run trained on clusters (data.clusters), since the evaluator reads digits."""
+    data = load_dataset(dataclasses.replace(run.config.data, root=mnist, clusters=0), "test")
     if data.y is None or data.y.dtype != torch.int64:
         raise SystemExit(f"{run.config.data.name}'s test split has no class labels to project by")
     rows = torch.cat([(data.y == c).nonzero().flatten()[:per_class] for c in data.y.unique()])
